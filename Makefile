@@ -1,0 +1,44 @@
+# Detour: `make run` runs the product, `make test` runs every test.
+# Both install what they need first (scripts/deps.sh).
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/detour-project/detour/shared/version.Version=$(VERSION)
+
+.PHONY: all build go extension run demo test bench lint clean deps
+
+all: build
+
+deps:
+	scripts/deps.sh
+
+build: go extension
+
+go:
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/detour ./helper/cmd/detour
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/detour-server ./server/cmd/detour-server
+	CGO_ENABLED=1 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/detour-tray ./helper/cmd/detour-tray
+
+extension:
+	node extension/build.mjs
+
+run: deps build
+	scripts/run.sh
+
+demo: deps build
+	scripts/demo.sh
+
+test:
+	scripts/test.sh
+
+bench: deps build
+	scripts/bench.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	go vet ./...
+	npx web-ext lint --source-dir extension/dist/firefox --self-hosted
+
+clean:
+	rm -rf bin extension/dist test-results
+	go clean -testcache

@@ -1,0 +1,39 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/helper/keyring"
+	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/helper/probe"
+	"github.com/detour-project/detour/shared/whitelist"
+)
+
+// Env is what every subsystem receives at setup: where to keep files, the
+// config, the keyring, the log, the registry to add handlers to, and the
+// subsystems set up before it. Setup runs in a fixed order (see Run): probe,
+// whitelist, reports; a later subsystem may use an earlier one's field.
+type Env struct {
+	Dirs    paths.Dirs
+	Config  *config.Store
+	Secrets keyring.Store
+	Log     *slog.Logger
+	Reg     *Registry
+
+	// Diagnose is set by the probe subsystem.
+	Diagnose func(ctx context.Context, rawURL string) (probe.Verdict, error)
+	// Whitelist is set by the whitelist subsystem.
+	Whitelist WhitelistView
+}
+
+// WhitelistView is what other subsystems may ask of the synced whitelist.
+type WhitelistView interface {
+	// Current is the last good verified document, or nil if there is none.
+	Current() *whitelist.Document
+	// OnUpdate calls f with each newly accepted document.
+	OnUpdate(f func(*whitelist.Document))
+	// Sync fetches from the hub now.
+	Sync(ctx context.Context) error
+}

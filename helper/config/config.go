@@ -1,0 +1,129 @@
+// Package config is the helper's per-user configuration: which hub, which
+// keys are pinned, which organisation, and the person's settings. It is a
+// small JSON file written atomically; secrets never go here (see keyring).
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/detour-project/detour/shared/whitelist"
+)
+
+// Config is everything the agent remembers between runs that is not a secret.
+type Config struct {
+	// Hub is the base URL of detour-server, e.g. http://127.0.0.1:8080.
+	Hub string `json:"hub,omitempty"`
+	// Org is the organisation this device enrolled with.
+	Org string `json:"org,omitempty"`
+	// WhitelistKeys are the pinned whitelist signing keys. A document signed
+	// by no key here is refused.
+	WhitelistKeys []whitelist.PublicKey `json:"whitelist_keys,omitempty"`
+	// ReportAutomatically sends a report for each block without asking.
+	ReportAutomatically bool `json:"report_automatically"`
+	// PausedUntil silences prompts until then (the tray's "Pause for an hour").
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
+	// Managed lists settings fixed by the organisation's managed policy, which
+	// the person cannot change.
+	Managed []string `json:"managed,omitempty"`
+}
+
+// Store loads and saves one config file, serialising writers.
+type Store struct {
+	path string
+	mu   sync.Mutex
+	cur  Config
+}
+
+// Open reads the config file at path; a missing file is an empty config.
+func Open(path string) (*Store, error) {
+	s := &Store{path: path}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	default:
+		if err := json.Unmarshal(b, &s.cur); err != nil {
+			return nil, fmt.Errorf("config: %s is not valid JSON: %w", path, err)
+		}
+	}
+	return s, nil
+}
+
+// Get returns a copy of the current config.
+func (s *Store) Get() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cur
+	c.WhitelistKeys = append([]whitelist.PublicKey(nil), s.cur.WhitelistKeys...)
+	c.Managed = append([]string(nil), s.cur.Managed...)
+	return c
+}
+
+// Update applies f to the config and saves it atomically; on a failed save
+// the in-memory config is left as it was.
+func (s *Store) Update(f func(*Config) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.cur
+	next.WhitelistKeys = append([]whitelist.PublicKey(nil), s.cur.WhitelistKeys...)
+	next.Managed = append([]string(nil), s.cur.Managed...)
+	if err := f(&next); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(next, "", "  ")
+	if err != nil {
+		return fmt.Errorf("config: encode: %w", err)
+	}
+	if err := WriteFileAtomic(s.path, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	s.cur = next
+	return nil
+}
+
+// WriteFileAtomic writes b to path through a temporary file in the same
+// folder, fsyncs it and renames it into place, so a crash leaves the old file
+// or the new one, never half of either.
+func WriteFileAtomic(path string, b []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

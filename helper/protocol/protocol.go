@@ -1,0 +1,96 @@
+// Package protocol is the Go side of the messages the extension, the relay,
+// the agent and the tray exchange. The schemas in shared/protocol/ are the
+// source of truth; this package's tests validate the shared examples against
+// them and decode them with these types, so the two cannot drift.
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Request is any message with an id: the envelope fields plus the raw
+// message, which each handler decodes into its own params type.
+type Request struct {
+	ID   int64           `json:"id"`
+	Type string          `json:"type"`
+	Raw  json.RawMessage `json:"-"`
+}
+
+// Reply answers one request. Exactly one of Result and Error is set.
+type Reply struct {
+	ID     int64  `json:"id"`
+	Type   string `json:"type,omitempty"`
+	OK     bool   `json:"ok"`
+	Result any    `json:"result,omitempty"`
+	Error  *Error `json:"error,omitempty"`
+}
+
+// Event is pushed by the agent to every client; it has no id.
+type Event struct {
+	Type string `json:"type"`
+	Data any    `json:"data,omitempty"`
+}
+
+// Error is a protocol error: a stable number and a sentence for people.
+type Error struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("detour error %d: %s", e.Code, e.Message) }
+
+// Error codes. Only ever append; shared/protocol/PROTOCOL.md lists them.
+const (
+	CodeInternal       = 1  // the agent failed; the message says where
+	CodeMalformed      = 2  // not JSON, or not an object with id and type
+	CodeTooLarge       = 3  // frame over 1 MiB; it was skipped, the stream goes on
+	CodeUnknownType    = 4  // no handler for this type
+	CodeInvalidParams  = 5  // fields missing or of the wrong shape
+	CodeCallerRefused  = 6  // the calling extension is not allowed
+	CodeNotEnrolled    = 7  // reporting needs `detour enrol` first
+	CodeHubUnreachable = 8  // the hub did not answer
+	CodeNotInCatalog   = 9  // the host is not a catalog service
+	CodeAgentDown      = 10 // the relay could not reach or start the agent
+	CodeTimeout        = 11 // the operation ran past its deadline
+	CodeZeroLength     = 12 // a frame of length zero
+	CodeBadVersion     = 13 // the peer speaks an incompatible protocol version
+)
+
+// Errorf builds a protocol error.
+func Errorf(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// AsError turns any error into a protocol error, keeping a wrapped one.
+func AsError(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &Error{Code: CodeInternal, Message: err.Error()}
+}
+
+// ParseRequest decodes the envelope of a request and keeps the raw bytes.
+func ParseRequest(b []byte) (Request, error) {
+	var r struct {
+		ID   *int64 `json:"id"`
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Request{}, Errorf(CodeMalformed, "message is not a JSON object: %v", err)
+	}
+	if r.ID == nil || r.Type == "" {
+		return Request{}, Errorf(CodeMalformed, "message needs an integer id and a type")
+	}
+	return Request{ID: *r.ID, Type: r.Type, Raw: json.RawMessage(b)}, nil
+}
+
+// Decode decodes the request into a handler's params type.
+func (r Request) Decode(v any) error {
+	if err := json.Unmarshal(r.Raw, v); err != nil {
+		return Errorf(CodeInvalidParams, "%s: %v", r.Type, err)
+	}
+	return nil
+}

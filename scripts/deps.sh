@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Detour need on Debian 12:
+# Debian packages (only those missing), npm packages from the lockfile, and
+# Go modules. Safe to run again; it does nothing when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(
+  chromium              # browser tests and `make demo`
+  firefox-esr           # the Firefox native-messaging test
+  postgresql            # the PostgreSQL store tests
+  gnome-keyring dbus dbus-x11 libsecret-tools  # a real Secret Service for keyring tests
+  xvfb                  # the tray test's X server
+  libgtk-3-dev libayatana-appindicator3-dev    # detour-tray (getlantern/systray, cgo)
+  pkg-config gcc make ca-certificates
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing Debian packages: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+go mod download

@@ -1,0 +1,92 @@
+// Package hub assembles detour-server: it opens the database, sets up each
+// domain (catalog and whitelist publishing, reports and tokens, the
+// dashboard) in a fixed order, and serves their routes. Admin commands use
+// the same Hub without serving HTTP, so they work while `serve` runs.
+package hub
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/detour-project/detour/server/aggregates"
+	"github.com/detour-project/detour/server/catalog"
+	"github.com/detour-project/detour/server/store"
+)
+
+// Config is the hub's configuration, from serve's and admin's flags.
+type Config struct {
+	Addr    string // listen address, e.g. 127.0.0.1:8080
+	DataDir string // signing keys, SQLite database, logs
+	DSN     string // sqlite:PATH or postgres://...; default sqlite:DATA/detour.db
+	TLSCert string // serve HTTPS with this certificate...
+	TLSKey  string // ...and key
+	K       int    // k-anonymity threshold for every count shown (default 5)
+	// Round applies the ONS "10-5" style rounding to counts at or above K.
+	Round bool
+	// PublicURL is how helpers reach the hub (for printed instructions).
+	PublicURL string
+}
+
+// Hub is one running hub: its database and its domains.
+type Hub struct {
+	Cfg Config
+	DB  *store.DB
+	Log *slog.Logger
+	// Mux carries every route. Domains add theirs in their setup function.
+	Mux *http.ServeMux
+
+	// Catalog is set by setupWhitelist.
+	Catalog catalog.Service
+
+	// closers run on Close, last added first.
+	closers []func()
+}
+
+// Open opens the database, runs migrations and sets up every domain.
+// background work (publishing, push) runs until ctx ends.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Hub, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "detour-data"
+	}
+	if cfg.K <= 0 {
+		cfg.K = 5
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("hub: data folder: %w", err)
+	}
+	if cfg.DSN == "" {
+		cfg.DSN = "sqlite:" + filepath.Join(cfg.DataDir, "detour.db")
+	}
+	db, err := store.Open(ctx, cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{Cfg: cfg, DB: db, Log: log, Mux: http.NewServeMux()}
+	h.closers = append(h.closers, func() { db.Close() })
+	if err := db.Migrate(ctx, "aggregates", aggregates.Migrations); err != nil {
+		h.Close()
+		return nil, err
+	}
+	for _, setup := range []func(context.Context) error{h.setupWhitelist, h.setupReports, h.setupDashboard} {
+		if err := setup(ctx); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// OnClose registers f to run when the hub closes.
+func (h *Hub) OnClose(f func()) { h.closers = append(h.closers, f) }
+
+// Close releases everything Open acquired.
+func (h *Hub) Close() {
+	for i := len(h.closers) - 1; i >= 0; i-- {
+		h.closers[i]()
+	}
+	h.closers = nil
+}

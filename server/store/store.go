@@ -1,0 +1,168 @@
+// Package store opens the hub's database (SQLite by default, PostgreSQL at
+// scale) and runs each domain's versioned migrations. It hides the two
+// differences callers would otherwise see: placeholders (write `?`; they are
+// rebound to `$n` for PostgreSQL) and the DSN. Each domain package (catalog,
+// reports, aggregates, dashboard) owns its tables and its SQL, written in the
+// subset both engines accept, with per-dialect DDL where they differ.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+)
+
+// Dialect names the database engine.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is the hub's database handle.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+}
+
+// Dialect says which engine this is.
+func (d *DB) Dialect() Dialect { return d.dialect }
+
+// Open opens a database from a DSN: `sqlite:PATH` (created, WAL) or
+// `postgres://...`.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, errors.New("store: sqlite: DSN has no path")
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("store: sqlite: %w", err)
+		}
+		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		db, err := sql.Open("sqlite", "file:"+path+q)
+		if err != nil {
+			return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+		}
+		// One writer at a time is SQLite's rule; a small pool keeps readers
+		// concurrent under WAL without piling up writers on the busy timeout.
+		db.SetMaxOpenConns(8)
+		d := &DB{sql: db, dialect: SQLite}
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+		}
+		return d, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(16)
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		return &DB{sql: db, dialect: Postgres}, nil
+	}
+	return nil, fmt.Errorf("store: DSN %q: want sqlite:PATH or postgres://...", dsn)
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.sql.Close() }
+
+// SQL is the underlying handle, for what the wrappers below do not cover.
+func (d *DB) SQL() *sql.DB { return d.sql }
+
+// Rebind turns `?` placeholders into `$1, $2, ...` for PostgreSQL. A `?`
+// inside a quoted string literal is left alone.
+func (d *DB) Rebind(q string) string {
+	if d.dialect != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n, inStr := 0, false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inStr = !inStr
+			b.WriteByte(c)
+		case c == '?' && !inStr:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// Querier is what both DB and Tx offer, so a domain function can run inside
+// another domain's transaction (a report and its counters in one commit).
+type Querier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	Rebind(q string) string
+	Dialect() Dialect
+}
+
+var _ Querier = (*DB)(nil)
+
+func (d *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return d.sql.ExecContext(ctx, d.Rebind(q), args...)
+}
+func (d *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return d.sql.QueryContext(ctx, d.Rebind(q), args...)
+}
+func (d *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return d.sql.QueryRowContext(ctx, d.Rebind(q), args...)
+}
+
+// Tx is a transaction with the same rebinding.
+type Tx struct {
+	tx *sql.Tx
+	db *DB
+}
+
+func (t *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.db.Rebind(q), args...)
+}
+func (t *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.db.Rebind(q), args...)
+}
+func (t *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.db.Rebind(q), args...)
+}
+func (t *Tx) Rebind(q string) string { return t.db.Rebind(q) }
+func (t *Tx) Dialect() Dialect       { return t.db.dialect }
+
+// InTx runs f in a transaction, committing if it returns nil. SQLite
+// transactions are BEGIN IMMEDIATE (see the DSN), so writers queue on the
+// busy timeout instead of failing on upgrade.
+func (d *DB) InTx(ctx context.Context, f func(*Tx) error) error {
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := f(&Tx{tx: tx, db: d}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}

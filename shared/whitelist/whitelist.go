@@ -1,0 +1,264 @@
+// Package whitelist defines the signed cross-organisation whitelist document
+// exactly as DESIGN.md gives it, and the Ed25519 signing and verification
+// that the hub (signer) and every helper (verifier) share.
+//
+// The signature covers the payload bytes as sent, not a re-encoding, so the
+// verifier never depends on JSON canonicalisation: it checks the bytes, then
+// parses them.
+package whitelist
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Schema is the payload schema version this code reads and writes.
+const Schema = 1
+
+// Categories is the fixed set of service categories.
+var Categories = []string{"documents", "video", "wiki", "files", "projects", "chat", "whiteboard", "forms"}
+
+// Statuses a policy may have.
+const (
+	Approved   = "approved"
+	Blocked    = "blocked"
+	Restricted = "restricted"
+	Unknown    = "unknown"
+)
+
+// Service is one collaboration tool.
+type Service struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Vendor   string   `json:"vendor"`
+	Category string   `json:"category"`
+	Hosts    []string `json:"hosts"`
+	URL      string   `json:"url"`
+	Features []string `json:"features"`
+}
+
+// Organisation is a member of the hub. Its filtering contacts stay private to
+// the hub and are never in the document.
+type Organisation struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Sector string `json:"sector"`
+}
+
+// Policy is an organisation's decision about one service.
+type Policy struct {
+	Org          string   `json:"org"`
+	Service      string   `json:"service"`
+	Status       string   `json:"status"`
+	Alternatives []string `json:"alternatives"`
+	Note         string   `json:"note"`
+}
+
+// Document is the whitelist payload.
+type Document struct {
+	Schema        int            `json:"schema"`
+	Version       int64          `json:"version"`
+	IssuedAt      time.Time      `json:"issued_at"`
+	ExpiresAt     time.Time      `json:"expires_at"`
+	Categories    []string       `json:"categories"`
+	Services      []Service      `json:"services"`
+	Organisations []Organisation `json:"organisations"`
+	Policies      []Policy       `json:"policies"`
+}
+
+// Signature is one signature over the payload bytes.
+type Signature struct {
+	KeyID string `json:"key_id"`
+	Sig   string `json:"sig"`
+}
+
+// Envelope is what /api/v1/whitelist serves.
+type Envelope struct {
+	Payload    string      `json:"payload"`
+	Signatures []Signature `json:"signatures"`
+}
+
+// PublicKey is a published whitelist signing key.
+type PublicKey struct {
+	KeyID     string `json:"key_id"`
+	PublicKey string `json:"public_key"`
+}
+
+// KeyID derives a stable, short identifier from a public key, so a helper can
+// name the key it pinned without trusting the hub's label for it.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "ed25519:" + hex.EncodeToString(sum[:8])
+}
+
+// Export turns a public key into its published form.
+func Export(pub ed25519.PublicKey) PublicKey {
+	return PublicKey{KeyID: KeyID(pub), PublicKey: base64.StdEncoding.EncodeToString(pub)}
+}
+
+// ParsePublicKey decodes a published key and checks that its key_id matches.
+func ParsePublicKey(k PublicKey) (ed25519.PublicKey, error) {
+	raw, err := base64.StdEncoding.DecodeString(k.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("whitelist key %q: not base64: %w", k.KeyID, err)
+	}
+	if len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("whitelist key %q: %d bytes, want %d", k.KeyID, len(raw), ed25519.PublicKeySize)
+	}
+	pub := ed25519.PublicKey(raw)
+	if k.KeyID != "" && k.KeyID != KeyID(pub) {
+		return nil, fmt.Errorf("whitelist key %q: id does not match the key (%s)", k.KeyID, KeyID(pub))
+	}
+	return pub, nil
+}
+
+// Sign encodes doc and signs the bytes with every key given (more than one
+// during a key rotation's grace period).
+func Sign(doc *Document, keys ...ed25519.PrivateKey) (*Envelope, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("whitelist: sign: no key")
+	}
+	payload, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("whitelist: encode: %w", err)
+	}
+	env := &Envelope{Payload: base64.StdEncoding.EncodeToString(payload)}
+	for _, k := range keys {
+		pub := k.Public().(ed25519.PublicKey)
+		env.Signatures = append(env.Signatures, Signature{
+			KeyID: KeyID(pub),
+			Sig:   base64.StdEncoding.EncodeToString(ed25519.Sign(k, payload)),
+		})
+	}
+	return env, nil
+}
+
+// Errors a verifier returns; callers test them with errors.Is.
+var (
+	ErrNoTrustedSignature = errors.New("whitelist: no signature by a trusted key")
+	ErrBadSignature       = errors.New("whitelist: signature does not verify")
+	ErrMalformed          = errors.New("whitelist: malformed document")
+)
+
+// Verify checks that at least one signature is by a trusted key and verifies,
+// then parses and validates the payload. A signature by an unknown key is
+// ignored; a signature by a trusted key that fails is an error on its own,
+// because it means the payload was altered.
+func Verify(env *Envelope, trusted []ed25519.PublicKey) (*Document, []byte, error) {
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: payload is not base64", ErrMalformed)
+	}
+	byID := make(map[string]ed25519.PublicKey, len(trusted))
+	for _, k := range trusted {
+		byID[KeyID(k)] = k
+	}
+	good := false
+	for _, s := range env.Signatures {
+		pub, ok := byID[s.KeyID]
+		if !ok {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(s.Sig)
+		if err != nil || !ed25519.Verify(pub, payload, sig) {
+			return nil, nil, fmt.Errorf("%w (key %s)", ErrBadSignature, s.KeyID)
+		}
+		good = true
+	}
+	if !good {
+		return nil, nil, ErrNoTrustedSignature
+	}
+	var doc Document
+	if err := json.Unmarshal(payload, &doc); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := doc.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return &doc, payload, nil
+}
+
+// Validate checks the invariants every consumer relies on: known schema and
+// categories, unique service ids, no host claimed by two services, policies
+// that name known organisations and services.
+func (d *Document) Validate() error {
+	if d.Schema != Schema {
+		return fmt.Errorf("%w: schema %d, want %d", ErrMalformed, d.Schema, Schema)
+	}
+	if d.Version <= 0 {
+		return fmt.Errorf("%w: version %d", ErrMalformed, d.Version)
+	}
+	cats := map[string]bool{}
+	for _, c := range Categories {
+		cats[c] = true
+	}
+	svc := map[string]bool{}
+	hosts := map[string]string{}
+	for _, s := range d.Services {
+		if s.ID == "" || svc[s.ID] {
+			return fmt.Errorf("%w: service id %q empty or repeated", ErrMalformed, s.ID)
+		}
+		svc[s.ID] = true
+		if !cats[s.Category] {
+			return fmt.Errorf("%w: service %q: unknown category %q", ErrMalformed, s.ID, s.Category)
+		}
+		for _, h := range s.Hosts {
+			h = strings.ToLower(h)
+			if other, dup := hosts[h]; dup {
+				return fmt.Errorf("%w: host %q claimed by %q and %q", ErrMalformed, h, other, s.ID)
+			}
+			hosts[h] = s.ID
+		}
+	}
+	orgs := map[string]bool{}
+	for _, o := range d.Organisations {
+		if o.ID == "" || orgs[o.ID] {
+			return fmt.Errorf("%w: organisation id %q empty or repeated", ErrMalformed, o.ID)
+		}
+		orgs[o.ID] = true
+	}
+	for _, p := range d.Policies {
+		if !orgs[p.Org] || !svc[p.Service] {
+			return fmt.Errorf("%w: policy %s/%s names an unknown organisation or service", ErrMalformed, p.Org, p.Service)
+		}
+		switch p.Status {
+		case Approved, Blocked, Restricted, Unknown:
+		default:
+			return fmt.Errorf("%w: policy %s/%s: status %q", ErrMalformed, p.Org, p.Service, p.Status)
+		}
+		for _, a := range p.Alternatives {
+			if !svc[a] {
+				return fmt.Errorf("%w: policy %s/%s: unknown alternative %q", ErrMalformed, p.Org, p.Service, a)
+			}
+		}
+	}
+	return nil
+}
+
+// ServiceForHost finds the service a host name belongs to: an exact host, or
+// a subdomain of one (meet.google.com is not matched by google.com unless the
+// catalog lists google.com, so list hosts precisely).
+func (d *Document) ServiceForHost(host string) *Service {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for {
+		for i := range d.Services {
+			for _, h := range d.Services[i].Hosts {
+				if strings.EqualFold(h, host) {
+					return &d.Services[i]
+				}
+			}
+		}
+		dot := strings.IndexByte(host, '.')
+		if dot < 0 || strings.Count(host, ".") < 2 {
+			return nil
+		}
+		host = host[dot+1:]
+	}
+}
