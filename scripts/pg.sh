@@ -12,7 +12,7 @@ if [ "${1:-}" = stop ]; then
 fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 dir=$(mktemp -d /tmp/detour-pg.XXXXXX)
-port=${PGPORT:-55432}
+port=${PGPORT:-$(shuf -i 40000-59999 -n 1)}
 runas=()
 if [ "$(id -u)" -eq 0 ]; then
   chown postgres "$dir"

@@ -16,3 +16,10 @@ type Store interface {
 	// Backend names where secrets go ("secret-service", "file"), for doctor.
 	Backend() string
 }
+
+// Open (in open.go) returns the best store available for the user:
+//
+//	func Open(dirs paths.Dirs) (Store, error)
+//
+// the OS keyring when it answers, else a 0600 file in dirs.State that
+// `detour doctor` flags.

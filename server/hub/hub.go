@@ -41,6 +41,9 @@ type Hub struct {
 
 	// Catalog is set by setupWhitelist.
 	Catalog catalog.Service
+	// IssuerKeys is set by setupReports: each organisation's token issuer
+	// public keys, published by GET /api/v1/keys beside the whitelist keys.
+	IssuerKeys func(ctx context.Context) (map[string][]IssuerKey, error)
 
 	// closers run on Close, last added first.
 	closers []func()
@@ -78,6 +81,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Hub, error) {
 		}
 	}
 	return h, nil
+}
+
+// IssuerKey is one organisation's published token issuer key (RFC 9578:
+// the key id is SHA-256 of the DER SubjectPublicKeyInfo).
+type IssuerKey struct {
+	KeyID     string `json:"key_id"`     // base64url SHA-256 of PublicKey's bytes
+	PublicKey string `json:"public_key"` // base64url DER (RSASSA-PSS SPKI)
+	NotAfter  string `json:"not_after,omitempty"`
 }
 
 // OnClose registers f to run when the hub closes.

@@ -86,8 +86,11 @@ func (d *DB) SQL() *sql.DB { return d.sql }
 
 // Rebind turns `?` placeholders into `$1, $2, ...` for PostgreSQL. A `?`
 // inside a quoted string literal is left alone.
-func (d *DB) Rebind(q string) string {
-	if d.dialect != Postgres || !strings.Contains(q, "?") {
+func (d *DB) Rebind(q string) string { return RebindFor(d.dialect, q) }
+
+// RebindFor rewrites placeholders of q for dialect.
+func RebindFor(dialect Dialect, q string) string {
+	if dialect != Postgres || !strings.Contains(q, "?") {
 		return q
 	}
 	var b strings.Builder
