@@ -29,7 +29,7 @@ step "go test" dbus-run-session -- sh -c \
    go test -count=1 -timeout 25m ./... >test-results/go-test.log 2>&1; rc=$?
    grep -vE "^(ok|\?) " test-results/go-test.log | tail -n 200; grep -cE "^ok " test-results/go-test.log | sed "s/$/ Go packages ok/"
    exit $rc'
-step "node unit tests" node --test --test-reporter=spec extension/test/unit/ shared/protocol/test/
+step "node unit tests" node --test --test-reporter=spec extension/test/unit/ shared/protocol/test/ shared/catalog/test/
 step "browser tests" node --test --test-concurrency=1 --test-reporter=spec test/browser/
 
 echo "$passed passed, $failed failed"

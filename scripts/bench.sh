@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, printed as figures and ratios against a
+# baseline measured in the same process. Nothing here asserts a time.
+#   framing throughput and hello round trip (helper/nativemsg, helper/relay)
+#   whitelist push to 10,000 WebSocket clients (server/push)
+#   fingerprint matching on a 256 KiB page (helper/fingerprint)
+#   report intake with token verification (server/reports)
+#   dashboard queries at 1M and 10M reports (server/aggregates)
+#   navigation to prompt in Chromium (test/browser/bench-prompt.mjs)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+mkdir -p test-results
+out=test-results/bench.txt
+: >"$out"
+echo "== Go benchmarks" | tee -a "$out"
+# -benchtime=1x for the heavy set-up benchmarks is chosen inside each
+# benchmark (b.N loops); a shared -benchtime keeps the whole run bounded.
+go test -run '^$' -bench . -benchmem -benchtime=2s -timeout 40m ./... 2>&1 \
+  | grep -vE '^(PASS|ok|\?|goos|goarch|pkg|cpu)' | tee -a "$out"
+if [ -f test/browser/bench-prompt.mjs ]; then
+  echo "== Chromium: navigation to prompt" | tee -a "$out"
+  node test/browser/bench-prompt.mjs 2>&1 | tee -a "$out"
+fi
+echo "(figures saved in $out)"
