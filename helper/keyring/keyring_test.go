@@ -1,0 +1,303 @@
+package keyring
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/detour-project/detour/helper/paths"
+)
+
+// childEnv marks a test binary that this TestMain re-executed inside its own
+// D-Bus session, so that it never re-executes again.
+const childEnv = "DETOUR_KEYRING_TEST_SESSION"
+
+// TestMain makes sure the tests talk to a real Secret Service. `make test`
+// runs them inside dbus-run-session with gnome-keyring unlocked; run alone
+// (no session bus), the binary re-executes itself inside a private session
+// with its own unlocked gnome-keyring, rather than skipping.
+func TestMain(m *testing.M) {
+	if state := os.Getenv(helperEnv); state != "" {
+		helperOpen(state)
+		os.Exit(0)
+	}
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" && os.Getenv(childEnv) == "" {
+		os.Exit(reexecInSession())
+	}
+	os.Exit(m.Run())
+}
+
+func reexecInSession() int {
+	data, err := os.MkdirTemp("", "detour-keyring-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "keyring test:", err)
+		return 1
+	}
+	defer os.RemoveAll(data)
+	script := `echo -n detour-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1; exec "$0" "$@"`
+	cmd := exec.Command("dbus-run-session", append([]string{"--", "sh", "-c", script, os.Args[0]}, os.Args[1:]...)...)
+	// gnome-keyring keeps its login keyring under XDG_DATA_HOME: a fresh one.
+	cmd.Env = append(os.Environ(), childEnv+"=1", "XDG_DATA_HOME="+data)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		fmt.Fprintln(os.Stderr, "keyring test: cannot start a D-Bus session with gnome-keyring:", err)
+		return 1
+	}
+	return 0
+}
+
+func testDirs(t *testing.T) paths.Dirs {
+	t.Helper()
+	d := t.TempDir()
+	return paths.Dirs{Config: filepath.Join(d, "config"), State: filepath.Join(d, "state"), Runtime: filepath.Join(d, "run")}
+}
+
+func uniqueKey(t *testing.T) string {
+	return fmt.Sprintf("test-%s-%d-%d", t.Name(), os.Getpid(), time.Now().UnixNano())
+}
+
+func TestSecretServiceRoundTrip(t *testing.T) {
+	s, err := Open(testDirs(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Backend() != "secret-service" {
+		t.Fatalf("backend = %q (%v), want secret-service: the tests must run against a real Secret Service", s.Backend(), Unavailable(s))
+	}
+	if err := Unavailable(s); err != nil {
+		t.Fatalf("Unavailable = %v, want nil", err)
+	}
+	key := uniqueKey(t)
+	t.Cleanup(func() { s.Delete(key) })
+
+	if _, err := s.Get(key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get before Set: %v, want ErrNotFound", err)
+	}
+	for _, v := range []string{"first credential", "second: ünïcode & \"quotes\""} {
+		if err := s.Set(key, v); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(key)
+		if err != nil || got != v {
+			t.Fatalf("Get = %q, %v; want %q", got, err, v)
+		}
+	}
+	if err := s.Delete(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Delete: %v, want ErrNotFound", err)
+	}
+	if err := s.Delete(key); err != nil {
+		t.Fatalf("Delete of a missing key: %v", err)
+	}
+}
+
+// An old fallback file is moved into the keyring once the keyring answers.
+func TestOpenMovesFallbackFileIntoKeyring(t *testing.T) {
+	dirs := testDirs(t)
+	key := uniqueKey(t)
+	fs := NewFileStore(filepath.Join(dirs.State, FileName))
+	if err := fs.Set(key, "from-the-file"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(key) })
+	if s.Backend() != "secret-service" {
+		t.Fatalf("backend = %q (%v)", s.Backend(), Unavailable(s))
+	}
+	if got, err := s.Get(key); err != nil || got != "from-the-file" {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+	if _, err := os.Stat(fs.Path()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("fallback file still there after moving: %v", err)
+	}
+}
+
+// helperEnv makes the test binary act as a child process that opens the
+// keyring and prints what it got.
+const helperEnv = "DETOUR_KEYRING_HELPER_STATE"
+
+func helperOpen(state string) {
+	s, err := Open(paths.Dirs{State: state})
+	if err != nil {
+		fmt.Printf("error=%v\n", err)
+		return
+	}
+	if err := s.Set("credential", "c1"); err != nil {
+		fmt.Printf("error=%v\n", err)
+		return
+	}
+	fmt.Printf("backend=%s\nreason=%v\n", s.Backend(), Unavailable(s))
+}
+
+// With a session bus that does not exist, Open says so and falls back to the
+// file. It runs in a child process because go-keyring holds one shared D-Bus
+// connection per process.
+func TestNoSecretServiceFallsBackToFile(t *testing.T) {
+	state := t.TempDir()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(),
+		helperEnv+"="+state,
+		"DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(state, "no-bus"),
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "backend=file") || !strings.Contains(string(out), "no usable secret-service") {
+		t.Fatalf("child output does not show the file fallback with its reason:\n%s", out)
+	}
+	fi, err := os.Stat(filepath.Join(state, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("fallback file mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+// blocking never answers, like a locked keyring waiting on a prompt.
+type blocking struct{ release chan struct{} }
+
+func (b blocking) Get(string, string) (string, error) { <-b.release; return "", nil }
+func (b blocking) Set(string, string, string) error   { <-b.release; return nil }
+func (b blocking) Delete(string, string) error        { <-b.release; return nil }
+
+func TestLockedKeyringTimesOutAndFallsBack(t *testing.T) {
+	b := blocking{release: make(chan struct{})}
+	defer close(b.release)
+	start := time.Now()
+	s, err := open(testDirs(t), options{provider: b, service: "detour-test", timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Open took %v with a blocked keyring", el)
+	}
+	if s.Backend() != "file" || !errors.Is(Unavailable(s), ErrTimeout) {
+		t.Fatalf("backend %q, reason %v; want file with ErrTimeout", s.Backend(), Unavailable(s))
+	}
+	ks := &osStore{p: b, service: "detour-test", timeout: 50 * time.Millisecond}
+	if _, err := ks.Get("k"); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Get: %v, want ErrTimeout", err)
+	}
+	if err := ks.Set("k", "v"); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Set: %v, want ErrTimeout", err)
+	}
+}
+
+func TestFileStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", FileName)
+	f := NewFileStore(path)
+	steps := []struct {
+		op, key, val string
+		want         string
+		wantErr      error
+	}{
+		{op: "get", key: "a", wantErr: ErrNotFound},
+		{op: "set", key: "a", val: "1"},
+		{op: "set", key: "b", val: "two\nlines"},
+		{op: "get", key: "a", want: "1"},
+		{op: "set", key: "a", val: "3"},
+		{op: "get", key: "a", want: "3"},
+		{op: "get", key: "b", want: "two\nlines"},
+		{op: "delete", key: "a"},
+		{op: "get", key: "a", wantErr: ErrNotFound},
+		{op: "delete", key: "missing"},
+		{op: "get", key: "b", want: "two\nlines"},
+	}
+	for i, s := range steps {
+		var got string
+		var err error
+		switch s.op {
+		case "get":
+			got, err = f.Get(s.key)
+		case "set":
+			err = f.Set(s.key, s.val)
+		case "delete":
+			err = f.Delete(s.key)
+		}
+		if s.wantErr != nil {
+			if !errors.Is(err, s.wantErr) {
+				t.Fatalf("step %d %s %s: err %v, want %v", i, s.op, s.key, err, s.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != s.want {
+			t.Fatalf("step %d %s %s: %q, %v; want %q", i, s.op, s.key, got, err, s.want)
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Fatalf("step %d: mode %v, want 0600", i, fi.Mode().Perm())
+		}
+	}
+	// Atomic writes leave no temporary files beside the store.
+	ents, _ := os.ReadDir(filepath.Dir(path))
+	if len(ents) != 1 {
+		t.Fatalf("files beside the store: %v", ents)
+	}
+	// Deleting the last secret removes the file.
+	if err := f.Delete("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("file still there after the last delete: %v", err)
+	}
+}
+
+func TestFileStoreConcurrentWriters(t *testing.T) {
+	f := NewFileStore(filepath.Join(t.TempDir(), FileName))
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.Set(fmt.Sprint("k", i), fmt.Sprint(i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range 20 {
+		if v, err := f.Get(fmt.Sprint("k", i)); err != nil || v != fmt.Sprint(i) {
+			t.Fatalf("k%d = %q, %v", i, v, err)
+		}
+	}
+}
+
+func TestFileStoreTightensLoosePermissionsAndRefusesGarbage(t *testing.T) {
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose.json")
+	if err := os.WriteFile(loose, []byte(`{"a":"1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := NewFileStore(loose).Get("a"); err != nil || v != "1" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	if fi, _ := os.Stat(loose); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v after use, want 0600", fi.Mode().Perm())
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{not json`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewFileStore(bad).Set("a", "1"); err == nil {
+		t.Fatal("Set on a corrupt file succeeded; it would have lost what was there")
+	}
+	if b, _ := os.ReadFile(bad); string(b) != `{not json` {
+		t.Fatalf("corrupt file was overwritten: %q", b)
+	}
+}
