@@ -1,0 +1,321 @@
+package aggregates
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/detour-project/detour/server/store"
+)
+
+// Window is a range of whole UTC days, both ends included (YYYY-MM-DD).
+type Window struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// LastDays is the window of n days ending on now's UTC day.
+func LastDays(now time.Time, n int) Window {
+	to := now.UTC()
+	return Window{From: to.AddDate(0, 0, -(n - 1)).Format(time.DateOnly), To: to.Format(time.DateOnly)}
+}
+
+// Days lists every day of the window.
+func (w Window) Days() []string {
+	from, err1 := time.Parse(time.DateOnly, w.From)
+	to, err2 := time.Parse(time.DateOnly, w.To)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	var out []string
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		out = append(out, d.Format(time.DateOnly))
+	}
+	return out
+}
+
+// Item is one row of a breakdown: a service, method, vendor, need or org.
+type Item struct {
+	Key   string `json:"key"`
+	Count Count  `json:"count"`
+}
+
+// Day is one point of a daily series.
+type Day struct {
+	Day   string `json:"day"`
+	Count Count  `json:"count"`
+}
+
+// Overview is the dashboard's first page, for one organisation or (Org "")
+// for every organisation.
+type Overview struct {
+	Org            string `json:"org,omitempty"`
+	Window         Window `json:"window"`
+	Week           Window `json:"week"`
+	BlocksThisWeek Count  `json:"blocks_this_week"`
+	Total          Count  `json:"total"` // over Window
+	TopServices    []Item `json:"top_services"`
+	Trend          []Day  `json:"trend"`
+	Needs          []Item `json:"needs"`
+}
+
+// Detail is the breakdown of reports for one service (Service page) or one
+// organisation (Organisation page), over a window.
+type Detail struct {
+	Service  string `json:"service,omitempty"`
+	Org      string `json:"org,omitempty"`
+	Window   Window `json:"window"`
+	Total    Count  `json:"total"`
+	Services []Item `json:"services,omitempty"` // organisation detail only
+	Methods  []Item `json:"methods"`
+	Vendors  []Item `json:"vendors"`
+	Needs    []Item `json:"needs"`
+	Daily    []Day  `json:"daily"`
+}
+
+// Pair is the count of reports of one service at one organisation.
+type Pair struct {
+	Org     string `json:"org"`
+	Service string `json:"service"`
+	Count   Count  `json:"count"`
+	Raw     int64  `json:"-"` // for ordering only; never shown
+}
+
+// TopN is how many services the overview lists.
+const TopN = 10
+
+// filter builds a WHERE clause for a window and optional org and service.
+// Column names are fixed here; only values are parameters.
+func filter(w Window, org, service string) (string, []any) {
+	where := "day >= ? AND day <= ?"
+	args := []any{w.From, w.To}
+	if org != "" {
+		where += " AND org = ?"
+		args = append(args, org)
+	}
+	if service != "" {
+		where += " AND service = ?"
+		args = append(args, service)
+	}
+	return where, args
+}
+
+type raw struct {
+	key string
+	n   int64
+}
+
+// sumBy sums n grouped by one fixed column, largest first (ties by key).
+func sumBy(ctx context.Context, q store.Querier, col, where string, args []any) ([]raw, int64, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+col+", SUM(n) FROM report_counts WHERE "+where+" GROUP BY "+col, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", col, err)
+	}
+	defer rows.Close()
+	var out []raw
+	var total int64
+	for rows.Next() {
+		var r raw
+		if err := rows.Scan(&r.key, &r.n); err != nil {
+			return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", col, err)
+		}
+		out = append(out, r)
+		total += r.n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", col, err)
+	}
+	if col != "day" {
+		sort.Slice(out, func(i, j int) bool {
+			if out[i].n != out[j].n {
+				return out[i].n > out[j].n
+			}
+			return out[i].key < out[j].key
+		})
+	}
+	return out, total, nil
+}
+
+// items suppresses a breakdown against its total, keeping at most limit rows
+// (0: all). Suppression runs on the whole list first.
+func (p Privacy) items(rs []raw, total int64, limit int) []Item {
+	parts := make([]int64, len(rs))
+	for i, r := range rs {
+		parts[i] = r.n
+	}
+	cs, _ := p.Group(parts, total)
+	out := make([]Item, 0, len(rs))
+	for i, r := range rs {
+		if limit > 0 && i == limit {
+			break
+		}
+		out = append(out, Item{Key: r.key, Count: cs[i]})
+	}
+	return out
+}
+
+// series fills every day of w, zero where nothing was counted.
+func series(w Window, rs []raw) ([]string, []int64) {
+	by := make(map[string]int64, len(rs))
+	for _, r := range rs {
+		by[r.key] = r.n
+	}
+	days := w.Days()
+	vals := make([]int64, len(days))
+	for i, d := range days {
+		vals[i] = by[d]
+	}
+	return days, vals
+}
+
+func days(ds []string, cs []Count) []Day {
+	out := make([]Day, len(ds))
+	for i := range ds {
+		out[i] = Day{Day: ds[i], Count: cs[i]}
+	}
+	return out
+}
+
+// GetOverview is the overview over window w (the trend's days), with
+// "blocks this week" as the last seven days of it. org "" means every
+// organisation.
+func GetOverview(ctx context.Context, q store.Querier, p Privacy, w Window, org string) (*Overview, error) {
+	where, args := filter(w, org, "")
+	daily, total, err := sumBy(ctx, q, "day", where, args)
+	if err != nil {
+		return nil, err
+	}
+	services, _, err := sumBy(ctx, q, "service", where, args)
+	if err != nil {
+		return nil, err
+	}
+	needs, _, err := sumBy(ctx, q, "need", where, args)
+	if err != nil {
+		return nil, err
+	}
+	ds, vals := series(w, daily)
+	week := Window{From: w.From, To: w.To}
+	if len(ds) > 7 {
+		week.From = ds[len(ds)-7]
+	}
+	inWeek := make([]bool, len(ds))
+	var weekTotal int64
+	for i, d := range ds {
+		if d >= week.From {
+			inWeek[i] = true
+			weekTotal += vals[i]
+		}
+	}
+	trend, tot, weekCount := p.groupNested(vals, total, inWeek, weekTotal)
+	return &Overview{
+		Org: org, Window: w, Week: week,
+		BlocksThisWeek: weekCount, Total: tot,
+		TopServices: p.items(services, total, TopN),
+		Trend:       days(ds, trend),
+		Needs:       p.items(needs, total, 0),
+	}, nil
+}
+
+// GetService is the detail of one service across every organisation (or
+// one, when org is set).
+func GetService(ctx context.Context, q store.Querier, p Privacy, w Window, service, org string) (*Detail, error) {
+	return detail(ctx, q, p, w, org, service)
+}
+
+// GetOrg is the detail of one organisation: its services ranked by reports.
+func GetOrg(ctx context.Context, q store.Querier, p Privacy, w Window, org string) (*Detail, error) {
+	return detail(ctx, q, p, w, org, "")
+}
+
+func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, service string) (*Detail, error) {
+	where, args := filter(w, org, service)
+	d := &Detail{Service: service, Org: org, Window: w}
+	var total int64
+	for _, b := range []struct {
+		col string
+		dst *[]Item
+	}{{"method", &d.Methods}, {"vendor", &d.Vendors}, {"need", &d.Needs}, {"service", &d.Services}} {
+		if b.col == "service" && service != "" {
+			continue
+		}
+		rs, t, err := sumBy(ctx, q, b.col, where, args)
+		if err != nil {
+			return nil, err
+		}
+		total = t
+		*b.dst = p.items(rs, t, 0)
+	}
+	daily, _, err := sumBy(ctx, q, "day", where, args)
+	if err != nil {
+		return nil, err
+	}
+	ds, vals := series(w, daily)
+	cs, tot := p.Group(vals, total)
+	d.Daily, d.Total = days(ds, cs), tot
+	return d, nil
+}
+
+// GetPairs counts reports per organisation and service over w, largest
+// first; org "" means every organisation. Each pair is suppressed on its
+// own (no total is shown beside them).
+func GetPairs(ctx context.Context, q store.Querier, p Privacy, w Window, org string) ([]Pair, error) {
+	where, args := filter(w, org, "")
+	rows, err := q.QueryContext(ctx, "SELECT org, service, SUM(n) FROM report_counts WHERE "+where+" GROUP BY org, service", args...)
+	if err != nil {
+		return nil, fmt.Errorf("aggregates: pairs: %w", err)
+	}
+	defer rows.Close()
+	var out []Pair
+	for rows.Next() {
+		var pr Pair
+		if err := rows.Scan(&pr.Org, &pr.Service, &pr.Raw); err != nil {
+			return nil, fmt.Errorf("aggregates: pairs: %w", err)
+		}
+		pr.Count = p.Count(pr.Raw)
+		out = append(out, pr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("aggregates: pairs: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Raw != out[j].Raw {
+			return out[i].Raw > out[j].Raw
+		}
+		if out[i].Org != out[j].Org {
+			return out[i].Org < out[j].Org
+		}
+		return out[i].Service < out[j].Service
+	})
+	return out, nil
+}
+
+// Report is what GET /api/v1/aggregates and `admin aggregates` give: the
+// overview, and an organisation's detail when one is asked for.
+type Report struct {
+	K           int       `json:"k"`
+	Rounded     bool      `json:"rounded"`
+	GeneratedAt time.Time `json:"generated_at"`
+	Overview    *Overview `json:"overview"`
+	Org         *Detail   `json:"org,omitempty"`
+}
+
+// DefaultDays is the window the dashboard and the API use.
+const DefaultDays = 30
+
+// GetReport builds a Report for the last DefaultDays days ending at now.
+// With org set, the overview is that organisation's and Org is its detail.
+func GetReport(ctx context.Context, q store.Querier, p Privacy, now time.Time, org string) (*Report, error) {
+	w := LastDays(now, DefaultDays)
+	r := &Report{K: int(p.k()), Rounded: p.Round, GeneratedAt: now.UTC().Truncate(time.Second)}
+	var err error
+	if r.Overview, err = GetOverview(ctx, q, p, w, org); err != nil {
+		return nil, err
+	}
+	if org != "" {
+		if r.Org, err = GetOrg(ctx, q, p, w, org); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
