@@ -94,3 +94,41 @@ func (r Request) Decode(v any) error {
 	}
 	return nil
 }
+
+// Envelope is any frame decoded loosely, for code that routes messages
+// without knowing their types (the relay, the local API client): a request
+// has ID and Type, a reply has ID and OK, an event has Type and Data.
+type Envelope struct {
+	ID     *int64          `json:"id,omitempty"`
+	Type   string          `json:"type,omitempty"`
+	OK     *bool           `json:"ok,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+// IsReply reports whether the envelope is a reply to a request.
+func (e Envelope) IsReply() bool { return e.ID != nil && e.OK != nil }
+
+// IsEvent reports whether the envelope is an event pushed by the agent.
+func (e Envelope) IsEvent() bool { return e.ID == nil && e.OK == nil && e.Type != "" }
+
+// DecodeData decodes an event's data into v. On the client side Data is the
+// raw JSON (json.RawMessage); on the agent side it is whatever was published.
+func (e Event) DecodeData(v any) error {
+	raw, ok := e.Data.(json.RawMessage)
+	if !ok {
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			return fmt.Errorf("event %s: encode data: %w", e.Type, err)
+		}
+		raw = b
+	}
+	if len(raw) == 0 {
+		raw = json.RawMessage("null")
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("event %s: decode data: %w", e.Type, err)
+	}
+	return nil
+}
