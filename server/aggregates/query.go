@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/detour-project/detour/server/store"
@@ -106,33 +107,53 @@ type raw struct {
 	n   int64
 }
 
-// sumBy sums n grouped by one fixed column, largest first (ties by key).
-func sumBy(ctx context.Context, q store.Querier, col, where string, args []any) ([]raw, int64, error) {
-	rows, err := q.QueryContext(ctx, "SELECT "+col+", SUM(n) FROM report_counts WHERE "+where+" GROUP BY "+col, args...)
+// scan sums n grouped by the given fixed columns in one pass over the
+// table, then rolls the result up per column in Go: one scan serves every
+// breakdown of a page. Each returned list is largest first (ties by key),
+// except "day", which is in day order.
+func scan(ctx context.Context, q store.Querier, cols []string, where string, args []any) (map[string][]raw, int64, error) {
+	list := strings.Join(cols, ", ")
+	rows, err := q.QueryContext(ctx, "SELECT "+list+", SUM(n) FROM report_counts WHERE "+where+" GROUP BY "+list, args...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", col, err)
+		return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", list, err)
 	}
 	defer rows.Close()
-	var out []raw
-	var total int64
+	sums := make([]map[string]int64, len(cols))
+	for i := range sums {
+		sums[i] = map[string]int64{}
+	}
+	keys := make([]string, len(cols))
+	dest := make([]any, len(cols)+1)
+	for i := range keys {
+		dest[i] = &keys[i]
+	}
+	var n, total int64
+	dest[len(cols)] = &n
 	for rows.Next() {
-		var r raw
-		if err := rows.Scan(&r.key, &r.n); err != nil {
-			return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", col, err)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", list, err)
 		}
-		out = append(out, r)
-		total += r.n
+		for i := range cols {
+			sums[i][keys[i]] += n
+		}
+		total += n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", col, err)
+		return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", list, err)
 	}
-	if col != "day" {
-		sort.Slice(out, func(i, j int) bool {
-			if out[i].n != out[j].n {
-				return out[i].n > out[j].n
+	out := make(map[string][]raw, len(cols))
+	for i, col := range cols {
+		rs := make([]raw, 0, len(sums[i]))
+		for k, v := range sums[i] {
+			rs = append(rs, raw{k, v})
+		}
+		sort.Slice(rs, func(a, b int) bool {
+			if col != "day" && rs[a].n != rs[b].n {
+				return rs[a].n > rs[b].n
 			}
-			return out[i].key < out[j].key
+			return rs[a].key < rs[b].key
 		})
+		out[col] = rs
 	}
 	return out, total, nil
 }
@@ -182,19 +203,12 @@ func days(ds []string, cs []Count) []Day {
 // organisation.
 func GetOverview(ctx context.Context, q store.Querier, p Privacy, w Window, org string) (*Overview, error) {
 	where, args := filter(w, org, "")
-	daily, total, err := sumBy(ctx, q, "day", where, args)
+	by, total, err := scan(ctx, q, []string{"day", "service", "need"}, where, args)
 	if err != nil {
 		return nil, err
 	}
-	services, _, err := sumBy(ctx, q, "service", where, args)
-	if err != nil {
-		return nil, err
-	}
-	needs, _, err := sumBy(ctx, q, "need", where, args)
-	if err != nil {
-		return nil, err
-	}
-	ds, vals := series(w, daily)
+	services, needs := by["service"], by["need"]
+	ds, vals := series(w, by["day"])
 	week := Window{From: w.From, To: w.To}
 	if len(ds) > 7 {
 		week.From = ds[len(ds)-7]
@@ -230,27 +244,23 @@ func GetOrg(ctx context.Context, q store.Querier, p Privacy, w Window, org strin
 
 func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, service string) (*Detail, error) {
 	where, args := filter(w, org, service)
-	d := &Detail{Service: service, Org: org, Window: w}
-	var total int64
-	for _, b := range []struct {
-		col string
-		dst *[]Item
-	}{{"method", &d.Methods}, {"vendor", &d.Vendors}, {"need", &d.Needs}, {"service", &d.Services}} {
-		if b.col == "service" && service != "" {
-			continue
-		}
-		rs, t, err := sumBy(ctx, q, b.col, where, args)
-		if err != nil {
-			return nil, err
-		}
-		total = t
-		*b.dst = p.items(rs, t, 0)
+	cols := []string{"day", "method", "vendor", "need"}
+	if service == "" {
+		cols = append(cols, "service")
 	}
-	daily, _, err := sumBy(ctx, q, "day", where, args)
+	by, total, err := scan(ctx, q, cols, where, args)
 	if err != nil {
 		return nil, err
 	}
-	ds, vals := series(w, daily)
+	d := &Detail{Service: service, Org: org, Window: w,
+		Methods: p.items(by["method"], total, 0),
+		Vendors: p.items(by["vendor"], total, 0),
+		Needs:   p.items(by["need"], total, 0),
+	}
+	if service == "" {
+		d.Services = p.items(by["service"], total, 0)
+	}
+	ds, vals := series(w, by["day"])
 	cs, tot := p.Group(vals, total)
 	d.Daily, d.Total = days(ds, cs), tot
 	return d, nil
