@@ -1,0 +1,104 @@
+package installer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/shared/whitelist"
+)
+
+// ManagedPath is where an organisation's IT puts settings the person cannot
+// change (Linux and macOS; placed under a root prefix in tests). Example:
+// installer/policy/detour-managed.json.
+const ManagedPath = "/etc/detour/managed.json"
+
+// Managed is the helper's managed policy. Every field is optional; a field
+// that is set wins over the person's own setting and is listed in
+// config.Config.Managed so that the tray and the extension show it as fixed.
+type Managed struct {
+	Hub                 string                `json:"hub,omitempty"`
+	WhitelistKeys       []whitelist.PublicKey `json:"whitelist_keys,omitempty"`
+	Org                 string                `json:"org,omitempty"`
+	ReportAutomatically *bool                 `json:"report_automatically,omitempty"`
+	// EnrolmentCode lets the agent enrol without the person typing a code.
+	// It is not a secret worth much: it only admits a device to the org.
+	EnrolmentCode string `json:"enrolment_code,omitempty"`
+}
+
+// ReadManaged reads root+ManagedPath ("" root is /). No file is no policy:
+// (nil, nil). A file that is there but wrong is an error, never ignored, so
+// that a typo in a policy does not silently leave people unmanaged.
+func ReadManaged(root string) (*Managed, error) {
+	if root == "" {
+		root = "/"
+	}
+	path := filepath.Join(root, ManagedPath)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("managed policy: %w", err)
+	}
+	m, err := ParseManaged(b)
+	if err != nil {
+		return nil, fmt.Errorf("managed policy %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// ParseManaged decodes and checks a managed policy document.
+func ParseManaged(b []byte) (*Managed, error) {
+	var m Managed
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("not valid: %w", err)
+	}
+	if m.Hub != "" {
+		u, err := url.Parse(m.Hub)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("hub %q is not an http(s) URL", m.Hub)
+		}
+	}
+	for _, k := range m.WhitelistKeys {
+		if _, err := whitelist.ParsePublicKey(k); err != nil {
+			return nil, fmt.Errorf("whitelist key %q: %w", k.KeyID, err)
+		}
+	}
+	return &m, nil
+}
+
+// Apply writes the managed values over c and records their names in
+// c.Managed. The agent calls it at start (and may call it on each config
+// load): config.Store.Update(func(c *config.Config) error { m.Apply(c); return nil }).
+func (m *Managed) Apply(c *config.Config) {
+	if m == nil {
+		return
+	}
+	var names []string
+	if m.Hub != "" {
+		c.Hub = m.Hub
+		names = append(names, "hub")
+	}
+	if len(m.WhitelistKeys) > 0 {
+		c.WhitelistKeys = append([]whitelist.PublicKey(nil), m.WhitelistKeys...)
+		names = append(names, "whitelist_keys")
+	}
+	if m.Org != "" {
+		c.Org = m.Org
+		names = append(names, "org")
+	}
+	if m.ReportAutomatically != nil {
+		c.ReportAutomatically = *m.ReportAutomatically
+		names = append(names, "report_automatically")
+	}
+	c.Managed = names
+}
