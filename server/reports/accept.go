@@ -1,0 +1,285 @@
+package reports
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/detour-project/detour/server/aggregates"
+	"github.com/detour-project/detour/server/store"
+	"github.com/detour-project/detour/shared/method"
+	"github.com/detour-project/detour/shared/privacypass"
+)
+
+// Report is exactly what a report says: what was blocked, how, and for
+// whom, never who. The JSON names are the wire format of POST
+// /api/v1/reports; any other field is refused.
+type Report struct {
+	Service       string `json:"service"`
+	Host          string `json:"host"`
+	Org           string `json:"org"`
+	Method        string `json:"method"`
+	Vendor        string `json:"vendor"` // "" when no vendor was named
+	Need          string `json:"need"`
+	Hour          string `json:"hour"` // RFC 3339, UTC, truncated to the hour
+	ClientVersion string `json:"client_version"`
+}
+
+// canonical is the report's one byte form: the struct's fixed field order,
+// no HTML escaping. Its hash identifies the report across resends.
+func (r Report) canonical() []byte {
+	b, _ := json.Marshal(r) // only strings: cannot fail
+	return b
+}
+
+// Outcome says what happened to an accepted-or-known report.
+type Outcome int
+
+const (
+	Accepted  Outcome = iota + 1 // stored and counted now (202)
+	Duplicate                    // the same report with the same token was stored before (200)
+)
+
+// RefusedError is a report the hub will not take; Status is the HTTP status.
+type RefusedError struct {
+	Status int
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return "reports: refused: " + e.Reason }
+
+func refuse(status int, format string, args ...any) error {
+	return &RefusedError{Status: status, Reason: fmt.Sprintf(format, args...)}
+}
+
+var (
+	idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	// Vendor ids are words ("zscaler", "cisco-umbrella"): never digits
+	// and dots, so nothing shaped like an address gets in.
+	vendorRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,47}$`)
+	// A release version, optionally with a build suffix: 0.1.0, 0.1.0-dev.
+	versionRe = regexp.MustCompile(`^v?[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}(-[0-9A-Za-z][0-9A-Za-z.-]{0,31})?$`)
+	hourRe    = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z$`)
+)
+
+// MaxAge is how old a report's hour may be.
+const MaxAge = 7 * 24 * time.Hour
+
+// check validates every field against the vocabulary and the catalog. The
+// reasons name the field, never echo its value.
+func (s *Service) check(r Report) error {
+	doc := s.cfg.Document()
+	if doc == nil {
+		return refuse(503, "the hub's catalog is not ready")
+	}
+	if !idRe.MatchString(r.Org) {
+		return refuse(400, "org: not an organisation id")
+	}
+	known := false
+	for _, o := range doc.Organisations {
+		if o.ID == r.Org {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return refuse(400, "org: unknown organisation")
+	}
+	if !idRe.MatchString(r.Service) {
+		return refuse(400, "service: not a service id")
+	}
+	var hosts []string
+	found := false
+	for _, sv := range doc.Services {
+		if sv.ID == r.Service {
+			hosts, found = sv.Hosts, true
+			break
+		}
+	}
+	if !found {
+		return refuse(400, "service: not in the catalog")
+	}
+	// Exactly a catalog host: a subdomain could carry a tenant name.
+	okHost := false
+	for _, h := range hosts {
+		if h == r.Host {
+			okHost = true
+			break
+		}
+	}
+	if !okHost {
+		return refuse(400, "host: not a host of that service")
+	}
+	if !method.Valid(r.Method) {
+		return refuse(400, "method: not a method name")
+	}
+	if r.Vendor != "" && !vendorRe.MatchString(r.Vendor) {
+		return refuse(400, "vendor: not a vendor id")
+	}
+	if !method.ValidNeed(r.Need) {
+		return refuse(400, "need: not one of %v", method.Needs)
+	}
+	if !hourRe.MatchString(r.Hour) {
+		return refuse(400, "hour: want RFC 3339 UTC truncated to the hour, e.g. 2026-01-02T15:00:00Z")
+	}
+	h, err := time.Parse(time.RFC3339, r.Hour)
+	if err != nil {
+		return refuse(400, "hour: not a valid time")
+	}
+	now := s.now()
+	if h.After(now.Truncate(time.Hour)) {
+		return refuse(400, "hour: in the future")
+	}
+	if now.Sub(h) > MaxAge {
+		return refuse(400, "hour: older than 7 days")
+	}
+	if !versionRe.MatchString(r.ClientVersion) {
+		return refuse(400, "client_version: want a release version such as 1.2.3 or 1.2.3-dev")
+	}
+	return nil
+}
+
+// Accept checks a report and its token and, if both are good, stores the
+// report, spends the token and counts the report in one transaction. The
+// same report with the same token again is a no-op (Duplicate); the token
+// with a different report is refused with 409.
+func (s *Service) Accept(ctx context.Context, r Report, token []byte) (Outcome, string, error) {
+	if err := s.check(r); err != nil {
+		return 0, "", err
+	}
+	tok, err := privacypass.UnmarshalToken(token)
+	if err != nil {
+		return 0, "", refuse(401, "token: malformed")
+	}
+	key, err := s.verifyingKey(ctx, r.Org, tok.TokenKeyID)
+	if err != nil {
+		return 0, "", err
+	}
+	if key == nil {
+		return 0, "", refuse(401, "token: not issued by this organisation's key")
+	}
+	if err := privacypass.Verify(key.pub, tok, s.Challenge()); err != nil {
+		switch {
+		case errors.Is(err, privacypass.ErrWrongContext):
+			return 0, "", refuse(401, "token: issued for another hub or purpose")
+		default:
+			return 0, "", refuse(401, "token: signature does not verify")
+		}
+	}
+	canon := r.canonical()
+	rh := sha256.Sum256(canon)
+	reportHash := hex.EncodeToString(rh[:])
+	nonce := hex.EncodeToString(tok.Nonce[:])
+	idSum := sha256.Sum256(append(canon, tok.Nonce[:]...))
+	id := hex.EncodeToString(idSum[:])
+	var out Outcome
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO spent_tokens (nonce, report_hash) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, nonce, reportHash)
+		if err != nil {
+			return fmt.Errorf("reports: spend token: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("reports: spend token: %w", err)
+		} else if n == 0 {
+			var prev string
+			err := tx.QueryRowContext(ctx, `SELECT report_hash FROM spent_tokens WHERE nonce = ?`, nonce).Scan(&prev)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("reports: spent token vanished")
+			}
+			if err != nil {
+				return fmt.Errorf("reports: spent token: %w", err)
+			}
+			if prev != reportHash {
+				return refuse(409, "token: already spent on a different report")
+			}
+			out = Duplicate
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO reports (id, service, host, org, method, vendor, need, hour, client_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, r.Service, r.Host, r.Org, r.Method, r.Vendor, r.Need, r.Hour, r.ClientVersion)
+		if err != nil {
+			return fmt.Errorf("reports: store report: %w", err)
+		}
+		if err := aggregates.Increment(ctx, tx, aggregates.Key{
+			Day: r.Hour[:10], Org: r.Org, Service: r.Service, Method: r.Method, Vendor: r.Vendor, Need: r.Need,
+		}, 1); err != nil {
+			return err
+		}
+		out = Accepted
+		return nil
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	return out, id, nil
+}
+
+// SignRequests blind-signs a batch of encoded token requests for the device
+// holding cred, within its daily quota.
+func (s *Service) SignRequests(ctx context.Context, cred string, requests []string) ([]string, PublishedKey, error) {
+	org, err := s.deviceOrg(ctx, cred)
+	if err != nil {
+		return nil, PublishedKey{}, err
+	}
+	if org == "" {
+		return nil, PublishedKey{}, refuse(401, "device credential unknown")
+	}
+	key, err := s.signingKey(ctx, org)
+	if err != nil {
+		return nil, PublishedKey{}, err
+	}
+	pub := publish(key)
+	if len(requests) == 0 || len(requests) > 32 {
+		return nil, pub, refuse(400, "token_requests: send 1 to 32")
+	}
+	raw := make([][]byte, len(requests))
+	for i, q := range requests {
+		b, err := base64.StdEncoding.DecodeString(q)
+		if err != nil {
+			return nil, pub, refuse(400, "token_requests[%d]: not base64", i)
+		}
+		req, err := privacypass.UnmarshalTokenRequest(b)
+		if err != nil {
+			return nil, pub, refuse(400, "token_requests[%d]: malformed", i)
+		}
+		if req.TruncatedTokenKeyID != key.pub.ID[privacypass.Nid-1] {
+			return nil, pub, refuse(409, "token_requests[%d]: for an issuer key that no longer signs; use issuer_key", i)
+		}
+		raw[i] = b
+	}
+	day := s.now().Format("2006-01-02")
+	credHash := hashHex(cred)
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO token_issuance (credential_hash, day, n) VALUES (?, ?, ?)
+			ON CONFLICT (credential_hash, day) DO UPDATE SET n = token_issuance.n + excluded.n`, credHash, day, len(raw)); err != nil {
+			return fmt.Errorf("reports: count tokens: %w", err)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT n FROM token_issuance WHERE credential_hash = ? AND day = ?`, credHash, day).Scan(&n); err != nil {
+			return fmt.Errorf("reports: count tokens: %w", err)
+		}
+		if n > s.cfg.TokensPerDay {
+			return refuse(429, "daily token quota of %d reached", s.cfg.TokensPerDay)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, pub, err
+	}
+	out := make([]string, len(raw))
+	for i, b := range raw {
+		sig, err := key.issuer.Sign(b)
+		if err != nil {
+			return nil, pub, refuse(400, "token_requests[%d]: %v", i, err)
+		}
+		out[i] = base64.StdEncoding.EncodeToString(sig)
+	}
+	return out, pub, nil
+}

@@ -1,0 +1,199 @@
+package reports
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Body limits. A report is a few hundred bytes; anything past 16 KiB is
+// not a report.
+const (
+	MaxReportBody = 16 << 10
+	maxEnrolBody  = 4 << 10
+	maxTokensBody = 64 << 10
+)
+
+// Routes adds POST /api/v1/enrol, /api/v1/tokens and /api/v1/reports. None of
+// them reads the client's address or forwarded-for headers, and none logs a
+// request.
+func (s *Service) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/enrol", s.handleEnrol)
+	mux.HandleFunc("POST /api/v1/tokens", s.handleTokens)
+	mux.HandleFunc("POST /api/v1/reports", s.handleReport)
+}
+
+// decode reads one JSON object of at most limit bytes into v, refusing
+// unknown fields and trailing data.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = errors.New("trailing data after the JSON object")
+			var mbe *http.MaxBytesError
+			if errors.As(terr, &mbe) {
+				err = terr
+			}
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return refuse(http.StatusRequestEntityTooLarge, "body over %d bytes", limit)
+	}
+	return refuse(http.StatusBadRequest, "body: %s", jsonReason(err))
+}
+
+// jsonReason describes a decoding error without quoting the input.
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("not JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q has the wrong type", te.Field)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return "unknown field"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "empty or truncated"
+	}
+	return "not a JSON object of the expected shape"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// fail answers a refusal with its status and reason, and anything else
+// with 500 after logging it (the error, never the request).
+func (s *Service) fail(w http.ResponseWriter, err error, extra map[string]any) {
+	var re *RefusedError
+	if errors.As(err, &re) {
+		body := map[string]any{"error": re.Reason}
+		for k, v := range extra {
+			body[k] = v
+		}
+		if re.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="detour"`)
+		}
+		if re.Status == http.StatusTooManyRequests {
+			next := s.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+			w.Header().Set("Retry-After", fmt.Sprint(int(next.Sub(s.now()).Seconds())+1))
+		}
+		writeJSON(w, re.Status, body)
+		return
+	}
+	s.cfg.Log.Error("reports: internal error", "err", err)
+	writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "internal error"})
+}
+
+func (s *Service) handleEnrol(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Code string `json:"code"`
+	}
+	if err := decode(w, r, maxEnrolBody, &req); err != nil {
+		s.fail(w, err, nil)
+		return
+	}
+	if req.Code == "" || len(req.Code) > 200 {
+		s.fail(w, refuse(http.StatusBadRequest, "code: missing or too long"), nil)
+		return
+	}
+	e, err := s.Enrol(r.Context(), req.Code)
+	if errors.Is(err, errBadCode) {
+		s.fail(w, refuse(http.StatusUnauthorized, "enrolment code unknown or revoked"), nil)
+		return
+	}
+	if err != nil {
+		s.fail(w, err, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func (s *Service) handleTokens(w http.ResponseWriter, r *http.Request) {
+	cred := bearer(r)
+	if cred == "" {
+		s.fail(w, refuse(http.StatusUnauthorized, "device credential required"), nil)
+		return
+	}
+	var req struct {
+		TokenRequests []string `json:"token_requests"`
+	}
+	if err := decode(w, r, maxTokensBody, &req); err != nil {
+		s.fail(w, err, nil)
+		return
+	}
+	resps, key, err := s.SignRequests(r.Context(), cred, req.TokenRequests)
+	if err != nil {
+		var extra map[string]any
+		if key.KeyID != "" {
+			extra = map[string]any{"issuer_key": key, "issuer_name": s.cfg.IssuerName}
+		}
+		s.fail(w, err, extra)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"token_responses": resps,
+		"issuer_name":     s.cfg.IssuerName,
+		"issuer_key":      key,
+	})
+}
+
+// reportBody is POST /api/v1/reports's body.
+type reportBody struct {
+	Report *Report `json:"report"`
+	Token  string  `json:"token"`
+}
+
+func (s *Service) handleReport(w http.ResponseWriter, r *http.Request) {
+	var body reportBody
+	if err := decode(w, r, MaxReportBody, &body); err != nil {
+		s.fail(w, err, nil)
+		return
+	}
+	if body.Report == nil {
+		s.fail(w, refuse(http.StatusBadRequest, "report: missing"), nil)
+		return
+	}
+	if body.Token == "" {
+		s.fail(w, refuse(http.StatusUnauthorized, "token: missing"), nil)
+		return
+	}
+	tok, err := base64.StdEncoding.DecodeString(body.Token)
+	if err != nil {
+		s.fail(w, refuse(http.StatusUnauthorized, "token: not base64"), nil)
+		return
+	}
+	out, id, err := s.Accept(r.Context(), *body.Report, tok)
+	if err != nil {
+		s.fail(w, err, nil)
+		return
+	}
+	if out == Duplicate {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "duplicate", "id": id})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"status": "accepted", "id": id})
+}

@@ -1,0 +1,192 @@
+// Package reportstest starts a real hub for report tests: hub.Open on a
+// fresh database, a small fixed catalog, an httptest server on loopback
+// serving h.Handler(), and the hub's log captured for privacy assertions.
+package reportstest
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/detour-project/detour/server/hub"
+	"github.com/detour-project/detour/server/store"
+	"github.com/detour-project/detour/shared/whitelist"
+)
+
+// Catalog is a fixed catalog.Service for tests.
+type Catalog struct {
+	mu   sync.Mutex
+	doc  *whitelist.Document
+	subs []func(*whitelist.Document)
+}
+
+// Document returns the current document.
+func (c *Catalog) Document() *whitelist.Document {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.doc
+}
+
+// SetPolicy records p and publishes a new version.
+func (c *Catalog) SetPolicy(ctx context.Context, p whitelist.Policy, actor string) (int64, error) {
+	c.mu.Lock()
+	next := *c.doc
+	next.Policies = append(append([]whitelist.Policy(nil), c.doc.Policies...), p)
+	next.Version++
+	c.doc = &next
+	subs := append([]func(*whitelist.Document){}, c.subs...)
+	c.mu.Unlock()
+	for _, f := range subs {
+		f(&next)
+	}
+	return next.Version, nil
+}
+
+// OnPublish registers f.
+func (c *Catalog) OnPublish(f func(*whitelist.Document)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subs = append(c.subs, f)
+}
+
+// Doc is the test catalog: two organisations and three services.
+func Doc() *whitelist.Document {
+	now := time.Now().UTC()
+	return &whitelist.Document{
+		Schema: 1, Version: 1, IssuedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+		Categories: whitelist.Categories,
+		Services: []whitelist.Service{
+			{ID: "google-docs", Name: "Google Docs", Vendor: "Google", Category: "documents",
+				Hosts: []string{"docs.google.com", "drive.google.com"}, URL: "https://docs.google.com/", Features: []string{"co-editing"}},
+			{ID: "zoom", Name: "Zoom", Vendor: "Zoom", Category: "video", Hosts: []string{"zoom.us"}, URL: "https://zoom.us/"},
+			{ID: "cryptpad", Name: "CryptPad", Vendor: "XWiki", Category: "documents", Hosts: []string{"cryptpad.fr"}, URL: "https://cryptpad.fr/"},
+		},
+		Organisations: []whitelist.Organisation{
+			{ID: "org-a", Name: "Example Council A", Sector: "local-government"},
+			{ID: "org-b", Name: "Example Health Board B", Sector: "health"},
+		},
+		Policies: []whitelist.Policy{
+			{Org: "org-a", Service: "google-docs", Status: "blocked", Alternatives: []string{"cryptpad"}},
+			{Org: "org-a", Service: "cryptpad", Status: "approved"},
+		},
+	}
+}
+
+// Hub is a running test hub.
+type Hub struct {
+	*hub.Hub
+	URL     string
+	Catalog *Catalog
+	Server  *httptest.Server
+
+	logMu sync.Mutex
+	log   bytes.Buffer
+}
+
+type lockedWriter struct{ h *Hub }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.h.logMu.Lock()
+	defer w.h.logMu.Unlock()
+	return w.h.log.Write(p)
+}
+
+// Log is everything the hub logged so far.
+func (h *Hub) Log() string {
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
+	return h.log.String()
+}
+
+// Start opens a hub on dsn ("" for SQLite in a temporary folder) and serves
+// it on 127.0.0.1. Everything stops when the test ends.
+func Start(t testing.TB, dsn string) *Hub {
+	t.Helper()
+	th := &Hub{Catalog: &Catalog{doc: Doc()}}
+	log := slog.New(slog.NewTextHandler(lockedWriter{th}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	h, err := hub.Open(ctx, hub.Config{DataDir: t.TempDir(), DSN: dsn}, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	h.Catalog = th.Catalog
+	th.Hub = h
+	srv := httptest.NewUnstartedServer(h.Handler())
+	srv.Config.ErrorLog = hub.DiscardLogger()
+	srv.Start()
+	th.Server = srv
+	th.URL = srv.URL
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		h.Close()
+	})
+	return th
+}
+
+// Dump renders every row of every table as text, for asserting that
+// nothing stored carries an address or a path.
+func Dump(ctx context.Context, db *store.DB) (string, error) {
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
+	if db.Dialect() == store.Postgres {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name`
+	}
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return "", fmt.Errorf("dump: tables: %w", err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		tables = append(tables, n)
+	}
+	rows.Close()
+	var b strings.Builder
+	for _, tbl := range tables {
+		if err := dumpTable(ctx, db, tbl, &b); err != nil {
+			return "", err
+		}
+	}
+	return b.String(), nil
+}
+
+func dumpTable(ctx context.Context, db *store.DB, tbl string, b *strings.Builder) error {
+	rows, err := db.QueryContext(ctx, `SELECT * FROM `+tbl)
+	if err != nil {
+		return fmt.Errorf("dump %s: %w", tbl, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	fmt.Fprintf(b, "== %s %v\n", tbl, cols)
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("dump %s: %w", tbl, err)
+		}
+		for _, v := range vals {
+			switch x := v.(type) {
+			case []byte:
+				fmt.Fprintf(b, "%s\t", x)
+			case sql.RawBytes:
+				fmt.Fprintf(b, "%s\t", x)
+			default:
+				fmt.Fprintf(b, "%v\t", x)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return rows.Err()
+}
