@@ -82,3 +82,11 @@ func (r *Registry) Snapshot() map[string]any {
 	}
 	return out
 }
+
+// has reports whether a handler is registered for typ.
+func (r *Registry) has(typ string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.handlers[typ]
+	return ok
+}

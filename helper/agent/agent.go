@@ -1,0 +1,189 @@
+// Package agent is `detour agent`: the one process per user that owns the
+// helper's state and answers the protocol on a local socket for every relay
+// (one per browser), the tray and the command line. Subsystems (probe,
+// whitelist, reports) plug in through the Registry in their setup_*.go file.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/helper/keyring"
+	"github.com/detour-project/detour/helper/paths"
+)
+
+// ErrAlreadyRunning is returned by Run when another agent holds the lock and
+// answers on the socket: the caller should exit quietly with status 0, and
+// whoever wanted an agent connects to that one.
+var ErrAlreadyRunning = errors.New("agent: another agent is already running for this user")
+
+// Options configure Run.
+type Options struct {
+	Dirs paths.Dirs
+	// Hub, when set, is stored as the hub URL in the config before start.
+	Hub string
+	// NoTray keeps the agent from starting detour-tray on a desktop.
+	NoTray bool
+	// TrayPath is the tray binary; by default detour-tray beside this executable.
+	TrayPath string
+	// RequestTimeout bounds each request (default 30 s); a request past it
+	// is answered with CodeTimeout.
+	RequestTimeout time.Duration
+	// Log receives the agent's log; by default the agent log file (and
+	// stderr when it is a terminal).
+	Log *slog.Logger
+	// Ready, if set, is called once the agent answers requests.
+	Ready func()
+}
+
+// lockWait is how long a second agent waits for the lock when the holder
+// does not answer on the socket (it may be shutting down) before giving up.
+const lockWait = 3 * time.Second
+
+// Run runs the agent until ctx ends. It returns ErrAlreadyRunning when another
+// agent serves this user, and nil after a clean shutdown.
+func Run(ctx context.Context, opts Options) error {
+	dirs := opts.Dirs
+	if err := dirs.Ensure(); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	log, logFile, err := openLog(opts.Log, dirs)
+	if err != nil {
+		return err
+	}
+	if logFile != nil {
+		defer logFile.Close()
+	}
+
+	lock, err := acquireLock(ctx, dirs)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
+	cfg, err := config.Open(dirs.ConfigFile())
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if opts.Hub != "" {
+		if err := checkHubURL(opts.Hub); err != nil {
+			return err
+		}
+		if err := cfg.Update(func(c *config.Config) error { c.Hub = opts.Hub; return nil }); err != nil {
+			return fmt.Errorf("agent: store hub: %w", err)
+		}
+	}
+
+	// Only the lock holder may remove a socket file: a stale one left by a
+	// crashed agent, never the live socket of another.
+	if err := os.Remove(dirs.Socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("agent: remove stale socket: %w", err)
+	}
+	ln, err := listenSocket(dirs.Socket())
+	if err != nil {
+		return err
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(true)
+	}
+
+	timeout := opts.RequestTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	srv := newServer(log, timeout)
+	env := &Env{Dirs: dirs, Config: cfg, Log: log, Reg: NewRegistry(srv.broadcast)}
+	srv.reg = env.Reg
+	registerCore(env)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan struct{})
+	go func() { srv.serve(runCtx, ln); close(served) }()
+	log.Info("agent listening", "socket", dirs.Socket(), "pid", os.Getpid())
+
+	// Requests wait for setup; the socket already accepts so that relays
+	// started at the same time connect at once.
+	env.Secrets = openSecrets(dirs, log)
+	for _, s := range []struct {
+		name  string
+		setup func(context.Context, *Env) error
+	}{{"probe", setupProbe}, {"whitelist", setupWhitelist}, {"reports", setupReports}} {
+		if err := s.setup(runCtx, env); err != nil {
+			// A subsystem that cannot start leaves the others working; its
+			// requests answer "unknown type" and the log says why.
+			log.Error("subsystem setup failed", "subsystem", s.name, "err", err)
+		}
+	}
+	srv.setReady()
+	if opts.Ready != nil {
+		opts.Ready()
+	}
+	log.Info("agent ready", "capabilities", env.Reg.Types())
+
+	if !opts.NoTray && hasDesktop() {
+		path := opts.TrayPath
+		if path == "" {
+			path = defaultTrayPath()
+		}
+		var trayLog io.Writer = io.Discard
+		if logFile != nil {
+			trayLog = logFile
+		}
+		go superviseTray(runCtx, log, path, trayLog)
+	}
+
+	<-ctx.Done()
+	log.Info("agent stopping")
+	cancel()
+	ln.Close() // removes the socket file (SetUnlinkOnClose)
+	<-served
+	srv.closeAll()
+	return nil
+}
+
+// openSecrets opens the keyring, bounded: keyring.Open has its own timeout,
+// but a Secret Service that hangs must not hold the agent's start past it.
+func openSecrets(dirs paths.Dirs, log *slog.Logger) keyring.Store {
+	type result struct {
+		s   keyring.Store
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		s, err := keyring.Open(dirs)
+		ch <- result{s, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			log.Error("keyring unavailable", "err", r.err)
+			return nil
+		}
+		if err := keyring.Unavailable(r.s); err != nil {
+			log.Warn("secrets kept in a file, not the OS keyring", "reason", err)
+		}
+		return r.s
+	case <-time.After(keyring.DefaultTimeout + 2*time.Second):
+		log.Error("keyring did not open in time; running without secrets")
+		return nil
+	}
+}
+
+func hasDesktop() bool { return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" }
+
+func defaultTrayPath() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "detour-tray"
+	}
+	return filepath.Join(filepath.Dir(exe), "detour-tray")
+}

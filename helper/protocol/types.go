@@ -1,0 +1,215 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
+
+// Version is the protocol version this build speaks (shared/version.Protocol
+// says the same; hello refuses any other with CodeBadVersion).
+const Version = 1
+
+// Browsers are the values hello's `browser` may take.
+var Browsers = []string{"chrome", "chromium", "edge", "brave", "vivaldi", "opera", "firefox", "tray", "cli", "test"}
+
+// HelloParams is the first message a client sends.
+type HelloParams struct {
+	Version int    `json:"version"`
+	Browser string `json:"browser"`
+}
+
+// HelloResult tells the client what the agent is and what it knows.
+type HelloResult struct {
+	Version          string   `json:"version"`
+	Protocol         int      `json:"protocol"`
+	Capabilities     []string `json:"capabilities"`
+	Enrolled         bool     `json:"enrolled"`
+	Org              *string  `json:"org"`
+	Hub              *string  `json:"hub"`
+	WhitelistVersion *int64   `json:"whitelist_version"`
+	WhitelistStale   bool     `json:"whitelist_stale"`
+}
+
+// StatusResult is the whole state the tray and the popup show.
+type StatusResult struct {
+	Version   string          `json:"version"`
+	Hub       HubStatus       `json:"hub"`
+	Enrolled  bool            `json:"enrolled"`
+	Org       *string         `json:"org"`
+	Whitelist WhitelistStatus `json:"whitelist"`
+	Reports   ReportsStatus   `json:"reports"`
+	Settings  Settings        `json:"settings"`
+}
+
+// HubStatus is the status's `hub` section; Reachable is null before the
+// first contact.
+type HubStatus struct {
+	URL       *string `json:"url"`
+	Reachable *bool   `json:"reachable"`
+}
+
+// WhitelistStatus is the status's `whitelist` section, registered by the
+// whitelist subsystem under the status section name "whitelist".
+type WhitelistStatus struct {
+	Version   *int64     `json:"version"`
+	IssuedAt  *time.Time `json:"issued_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	FetchedAt *time.Time `json:"fetched_at"`
+	Stale     bool       `json:"stale"`
+}
+
+// ReportsStatus is the status's `reports` section, registered by the reports
+// subsystem under the status section name "reports".
+type ReportsStatus struct {
+	Queued    int     `json:"queued"`
+	Sent      int     `json:"sent"`
+	Failed    int     `json:"failed"`
+	LastError *string `json:"last_error"`
+}
+
+// Settings are the person's settings, as `settings` returns them and the
+// settings-changed event carries them.
+type Settings struct {
+	ReportAutomatically bool       `json:"report_automatically"`
+	PausedUntil         *time.Time `json:"paused_until"`
+	Managed             []string   `json:"managed"`
+}
+
+// SettingsParams optionally changes settings; without Set it only reads.
+type SettingsParams struct {
+	Set *SettingsChange `json:"set,omitempty"`
+}
+
+// SettingsChange names only the settings to change. PausedUntil
+// distinguishes absent (no change) from null (clear the pause).
+type SettingsChange struct {
+	ReportAutomatically *bool               `json:"report_automatically,omitempty"`
+	PausedUntil         Optional[time.Time] `json:"paused_until,omitzero"`
+}
+
+// Optional is a field that may be absent, null or a value: Present says
+// whether the key was in the message at all, Value is nil for null.
+type Optional[T any] struct {
+	Present bool
+	Value   *T
+}
+
+// UnmarshalJSON is only called when the key is present.
+func (o *Optional[T]) UnmarshalJSON(b []byte) error {
+	o.Present = true
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		o.Value = nil
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	o.Value = &v
+	return nil
+}
+
+// MarshalJSON writes null or the value.
+func (o Optional[T]) MarshalJSON() ([]byte, error) {
+	if o.Value == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(*o.Value)
+}
+
+// IsZero lets omitzero leave out an absent field.
+func (o Optional[T]) IsZero() bool { return !o.Present }
+
+// DiagnoseParams asks the agent to probe a catalog URL. Signal is what the
+// browser saw, if anything.
+type DiagnoseParams struct {
+	URL    string  `json:"url"`
+	Signal *Signal `json:"signal,omitempty"`
+}
+
+// Signal is the browser's own observation of a failed navigation.
+type Signal struct {
+	Error        string `json:"error,omitempty"`
+	Status       int    `json:"status,omitempty"`
+	RedirectHost string `json:"redirect_host,omitempty"`
+}
+
+// The diagnose result is a probe.Verdict (helper/probe).
+
+// SuggestParams asks for approved alternatives to a host.
+type SuggestParams struct {
+	Host string `json:"host"`
+	Org  string `json:"org,omitempty"`
+}
+
+// SuggestResult is the answer to suggest.
+type SuggestResult struct {
+	Host         string        `json:"host"`
+	Service      *string       `json:"service"`
+	Org          *string       `json:"org"`
+	Status       string        `json:"status"`
+	Approvals    int           `json:"approvals"`
+	Alternatives []Alternative `json:"alternatives"`
+	Stale        bool          `json:"stale"`
+}
+
+// Alternative is one suggested service with the reasons for its rank.
+type Alternative struct {
+	Service string   `json:"service"`
+	Rank    int      `json:"rank"`
+	Reasons []Reason `json:"reasons"`
+}
+
+// Reason explains a rank: a stable code and a sentence.
+type Reason struct {
+	Code string `json:"code"`
+	Text string `json:"text"`
+}
+
+// ReportParams queues an anonymous report.
+type ReportParams struct {
+	Host   string `json:"host"`
+	Need   string `json:"need"`
+	Method string `json:"method,omitempty"`
+	Vendor string `json:"vendor,omitempty"`
+}
+
+// ReportResult says the report is stored durably.
+type ReportResult struct {
+	State  string `json:"state"`
+	Queued int    `json:"queued"`
+}
+
+// SyncResult is the whitelist version after a sync.
+type SyncResult struct {
+	Version *int64 `json:"version"`
+	Changed bool   `json:"changed"`
+}
+
+// Event types the agent pushes.
+const (
+	EventWhitelistUpdated = "whitelist-updated"
+	EventReportsChanged   = "reports-changed"
+	EventSettingsChanged  = "settings-changed"
+	EventServiceApproved  = "service-approved"
+)
+
+// WhitelistUpdated is the data of a whitelist-updated event.
+type WhitelistUpdated struct {
+	Version  int64     `json:"version"`
+	IssuedAt time.Time `json:"issued_at"`
+}
+
+// ReportsChanged is the data of a reports-changed event.
+type ReportsChanged struct {
+	Queued int `json:"queued"`
+	Sent   int `json:"sent"`
+	Failed int `json:"failed"`
+}
+
+// ServiceApproved is the data of a service-approved event.
+type ServiceApproved struct {
+	Service string `json:"service"`
+	Name    string `json:"name"`
+}

@@ -1,0 +1,245 @@
+// Package relay is what a browser starts: `detour chrome-extension://ID/` or
+// `detour /path/manifest.json ID`. It checks the caller, makes sure the
+// per-user agent runs, and passes frames between the browser (stdin/stdout)
+// and the agent's socket unchanged. It keeps no state of its own beyond the
+// ids of requests in flight, so that it can answer them if the agent goes.
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/detour-project/detour/helper/localapi"
+	"github.com/detour-project/detour/helper/nativemsg"
+	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/ids"
+)
+
+// EnvAllowed names extra extension IDs to serve, comma-separated: for
+// development builds whose ID differs from the published one.
+const EnvAllowed = "DETOUR_ALLOWED_EXTENSIONS"
+
+// maxReconnects bounds how often one relay reconnects to a restarted agent.
+const maxReconnects = 3
+
+// Options configure Run.
+type Options struct {
+	Args []string  // the arguments the browser passed
+	In   io.Reader // the browser's frames (stdin)
+	Out  io.Writer // frames to the browser (stdout); nothing else goes there
+	Log  *slog.Logger
+	Dirs paths.Dirs
+	// Exe is the detour binary started as `Exe agent` when no agent runs.
+	Exe string
+	// Allowed are the extension IDs served; see AllowedIDs.
+	Allowed []string
+}
+
+// AllowedIDs is the published Chrome and Firefox IDs plus those in
+// DETOUR_ALLOWED_EXTENSIONS.
+func AllowedIDs() []string {
+	out := []string{ids.ChromeExtensionID, ids.FirefoxExtensionID}
+	for _, s := range strings.Split(os.Getenv(EnvAllowed), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// CallerID extracts the calling extension's ID from the browser's arguments:
+// Chrome-family browsers pass the origin chrome-extension://ID/ (and on
+// Windows a --parent-window flag after it), Firefox the manifest path and
+// the ID.
+func CallerID(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", errors.New("no caller named")
+	}
+	if rest, ok := strings.CutPrefix(args[0], "chrome-extension://"); ok {
+		id := strings.TrimSuffix(rest, "/")
+		if id == "" || strings.ContainsAny(id, "/?#") {
+			return "", fmt.Errorf("malformed caller origin %q", args[0])
+		}
+		return id, nil
+	}
+	if len(args) >= 2 && strings.HasSuffix(args[0], ".json") && args[1] != "" {
+		return args[1], nil
+	}
+	return "", fmt.Errorf("arguments %q do not name a calling extension", args)
+}
+
+// Run relays until the browser closes stdin (exit status 0), or until the
+// caller is refused or the agent cannot be reached (status 1).
+func Run(ctx context.Context, o Options) int {
+	ignoreSIGPIPE()
+	out := nativemsg.NewWriter(o.Out)
+	fail := func(code int, err error) int {
+		o.Log.Error("relay", "err", err)
+		out.WriteJSON(protocol.Reply{ID: 0, OK: false, Error: &protocol.Error{Code: code, Message: err.Error()}})
+		return 1
+	}
+	id, err := CallerID(o.Args)
+	if err == nil && !slices.Contains(o.Allowed, id) {
+		err = fmt.Errorf("extension %q is not one this helper serves", id)
+	}
+	if err != nil {
+		return fail(protocol.CodeCallerRefused, fmt.Errorf("caller refused: %w", err))
+	}
+
+	r := &relay{o: o, out: out, pending: map[int64]string{}}
+	if err := r.connect(ctx); err != nil {
+		return fail(protocol.CodeAgentDown, err)
+	}
+	defer func() { r.agent.Close() }()
+
+	browser := make(chan browserMsg, 16)
+	go readBrowser(o.In, browser)
+	for {
+		select {
+		case m, ok := <-browser:
+			if !ok {
+				return 0
+			}
+			switch {
+			case m.frameErr != nil:
+				if err := out.WriteJSON(protocol.Reply{ID: 0, OK: false, Error: m.frameErr.ProtocolError()}); err != nil {
+					o.Log.Info("browser gone", "err", err)
+					return 0
+				}
+			case m.err != nil:
+				if errors.Is(m.err, io.EOF) {
+					return 0
+				}
+				o.Log.Error("reading from the browser", "err", m.err)
+				return 1
+			default:
+				if req, err := protocol.ParseRequest(m.body); err == nil {
+					r.pending[req.ID] = req.Type
+				}
+				if err := r.agentW.Write(m.body); err != nil {
+					if code := r.dropped(ctx, err); code >= 0 {
+						return code
+					}
+				}
+			}
+		case b, ok := <-r.fromAgent:
+			if !ok {
+				if code := r.dropped(ctx, errors.New("agent closed the connection")); code >= 0 {
+					return code
+				}
+				continue
+			}
+			var env protocol.Envelope
+			if json.Unmarshal(b, &env) == nil && env.IsReply() {
+				delete(r.pending, *env.ID)
+			}
+			if err := out.Write(b); err != nil {
+				o.Log.Info("browser gone", "err", err)
+				return 0
+			}
+		}
+	}
+}
+
+type browserMsg struct {
+	body     []byte
+	frameErr *nativemsg.FrameError
+	err      error
+}
+
+// readBrowser reads the browser's frames; empty and oversized frames are
+// passed on as frame errors (the relay answers them itself), anything else
+// that ends the stream as the last message.
+func readBrowser(in io.Reader, ch chan<- browserMsg) {
+	r := nativemsg.NewReader(in)
+	for {
+		b, err := r.Read()
+		var fe *nativemsg.FrameError
+		switch {
+		case errors.As(err, &fe):
+			ch <- browserMsg{frameErr: fe}
+		case err != nil:
+			ch <- browserMsg{err: err}
+			close(ch)
+			return
+		default:
+			ch <- browserMsg{body: b}
+		}
+	}
+}
+
+type relay struct {
+	o          Options
+	out        *nativemsg.Writer
+	agent      net.Conn
+	agentW     *nativemsg.Writer
+	fromAgent  chan []byte
+	pending    map[int64]string // request id → type, until its reply passes
+	reconnects int
+}
+
+// connect makes sure an agent runs and connects to it.
+func (r *relay) connect(ctx context.Context) error {
+	if err := localapi.EnsureAgent(ctx, r.o.Dirs, r.o.Exe); err != nil {
+		return fmt.Errorf("the Detour agent is not running and could not be started: %w", err)
+	}
+	c, err := localapi.DialConn(ctx, r.o.Dirs)
+	if err != nil {
+		return fmt.Errorf("the Detour agent could not be reached: %w", err)
+	}
+	r.agent, r.agentW = c, nativemsg.NewWriter(c)
+	ch := make(chan []byte, 16)
+	r.fromAgent = ch
+	go func() {
+		defer close(ch)
+		rd := nativemsg.NewReader(c)
+		for {
+			b, err := rd.Read()
+			var fe *nativemsg.FrameError
+			if errors.As(err, &fe) {
+				continue // the agent never sends these
+			}
+			if err != nil {
+				return
+			}
+			ch <- b
+		}
+	}()
+	return nil
+}
+
+// dropped handles a lost agent connection: the requests in flight are
+// answered with CodeAgentDown (the agent that held them is gone), then the
+// relay reconnects, starting a new agent if needed. It returns the exit
+// status when the relay must stop, or -1 to go on.
+func (r *relay) dropped(ctx context.Context, cause error) int {
+	r.o.Log.Warn("lost the agent", "err", cause, "pending", len(r.pending))
+	r.agent.Close()
+	for id, typ := range r.pending {
+		rep := protocol.Reply{ID: id, Type: typ, Error: protocol.Errorf(protocol.CodeAgentDown, "the Detour agent stopped while answering; try again")}
+		if err := r.out.WriteJSON(rep); err != nil {
+			return 0
+		}
+		delete(r.pending, id)
+	}
+	if r.reconnects >= maxReconnects {
+		r.o.Log.Error("the agent keeps stopping; giving up")
+		return 1
+	}
+	r.reconnects++
+	if err := r.connect(ctx); err != nil {
+		r.o.Log.Error("reconnecting to the agent", "err", err)
+		r.out.WriteJSON(protocol.Reply{ID: 0, Error: protocol.Errorf(protocol.CodeAgentDown, "%v", err)})
+		return 1
+	}
+	return -1
+}
