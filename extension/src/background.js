@@ -1,0 +1,230 @@
+// Detour's background: the helper connection, block detection on catalog
+// hosts only, and the bridge the prompt and popup pages talk to.
+import { api, browserName } from './lib/api.js';
+import { Helper, HelperError, LOCAL_ABSENT, CODE_UNKNOWN_TYPE } from './lib/native.js';
+import { browserCandidate, combine, isPaused, selectHeaders, isBlockishRedirect } from './lib/verdict.js';
+import { catalogHosts, serviceForHost, matchPatterns, urlFilters, originOf, snapshotAlternatives } from './lib/catalog.js';
+import { SNAPSHOT } from './generated/snapshot.js';
+
+const services = SNAPSHOT.services;
+const hosts = catalogHosts(services);
+const patterns = matchPatterns(hosts);
+const filters = urlFilters(hosts);
+const store = api.storage.session ?? api.storage.local;
+const RECENT_MAX = 20;
+const DIAGNOSE_TIMEOUT_MS = 8000;
+const PROMPT_PATH = 'src/prompt/prompt.html';
+
+// ---- the helper ------------------------------------------------------------
+const helper = new Helper({ connect: (h) => api.runtime.connectNative(h), browser: browserName() });
+let settings = null; // the helper's settings, or null when it has none
+
+helper.on('state', async (s) => {
+  if (s.connected) await refreshSettings();
+});
+helper.on('event', (type, data) => {
+  if (type === 'settings-changed') settings = data;
+  if (type === 'whitelist-updated' && helper.hello) {
+    helper.hello = { ...helper.hello, whitelist_version: data.version, whitelist_stale: false };
+  }
+});
+
+async function refreshSettings() {
+  try { settings = await helper.request('settings', {}); } catch { settings = null; }
+}
+
+async function currentSettings() {
+  if (settings) return settings;
+  const { localSettings } = await api.storage.local.get('localSettings');
+  return localSettings ?? { report_automatically: false, paused_until: null };
+}
+
+api.runtime.onStartup?.addListener(() => { helper.start(); });
+api.runtime.onInstalled?.addListener(() => { helper.start(); });
+helper.start();
+
+// ---- recent blocks (scheme and host only) -------------------------------------
+async function recent() {
+  const { recent: r } = await store.get('recent');
+  return Array.isArray(r) ? r : [];
+}
+async function saveBlock(rec) {
+  const r = (await recent()).filter((x) => x.id !== rec.id);
+  r.unshift(rec);
+  await store.set({ recent: r.slice(0, RECENT_MAX) });
+}
+async function getBlock(id) { return (await recent()).find((x) => x.id === id) ?? null; }
+
+// ---- detection -------------------------------------------------------------
+const inflight = new Map(); // tabId → {host, at}
+const signals = new Map(); // tabId → {status, headers, redirectHost} of the current main-frame request
+
+function catalogURL(url) {
+  const o = originOf(url);
+  if (!o) return null;
+  const svc = serviceForHost(services, o.host);
+  return svc ? { ...o, service: svc } : null;
+}
+
+async function handleSignal(tabId, url, sig) {
+  if (tabId < 0) return;
+  const o = catalogURL(url);
+  if (!o) return;
+  const cand = browserCandidate(sig);
+  if (cand.ignore) return;
+  const last = inflight.get(tabId);
+  if (last && last.host === o.host && Date.now() - last.at < 3000) return;
+  inflight.set(tabId, { host: o.host, at: Date.now() });
+  if (cand.confidence <= 0 && !sig.status && !sig.error) return;
+
+  let diag = null;
+  let helperNote = null;
+  try {
+    diag = await helper.request('diagnose', {
+      url: o.origin,
+      signal: { error: cand.error ?? sig.error ?? null, status: sig.status ?? null, redirect_host: sig.redirectHost ?? null },
+    }, DIAGNOSE_TIMEOUT_MS);
+  } catch (e) {
+    helperNote = e instanceof HelperError ? e.code : 1;
+  }
+  const v = combine(cand, diag);
+  if (!v.blocked) return;
+  const st = await currentSettings();
+  const rec = {
+    id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+    time: Date.now(),
+    scheme: o.scheme,
+    host: o.host,
+    service: o.service.id,
+    serviceName: o.service.name,
+    category: o.service.category,
+    method: v.method,
+    vendor: v.vendor,
+    confidence: v.confidence,
+    source: v.source,
+    helper: helperNote === null ? 'diagnosed' : helperNote === LOCAL_ABSENT ? 'absent' : helperNote === CODE_UNKNOWN_TYPE ? 'no-diagnose' : 'failed',
+    evidence: v.evidence,
+    paused: isPaused(st),
+    reported: null,
+  };
+  if (st.report_automatically && !rec.paused) {
+    try {
+      await helper.request('report', { host: rec.host, need: 'other', method: rec.method, ...(rec.vendor ? { vendor: rec.vendor } : {}) });
+      rec.reported = { state: 'queued', need: 'other', automatic: true };
+    } catch { /* the prompt offers the button */ }
+  }
+  await saveBlock(rec);
+  if (rec.paused) return;
+  const q = new URLSearchParams({ id: rec.id, host: rec.host, method: rec.method });
+  if (rec.vendor) q.set('vendor', rec.vendor);
+  try {
+    await api.tabs.update(tabId, { url: api.runtime.getURL(`${PROMPT_PATH}?${q}`) });
+  } catch { /* the tab has gone */ }
+}
+
+// Navigation errors in the main frame (the browser's error page).
+api.webNavigation.onErrorOccurred.addListener((d) => {
+  if (d.frameId !== 0) return;
+  handleSignal(d.tabId, d.url, { error: d.error });
+}, { url: filters });
+
+api.webRequest.onErrorOccurred.addListener((d) => {
+  handleSignal(d.tabId, d.url, { error: d.error });
+}, { urls: patterns, types: ['main_frame'] });
+
+api.webRequest.onBeforeRedirect.addListener((d) => {
+  const to = originOf(d.redirectUrl);
+  if (!to || serviceForHost(services, to.host) || !isBlockishRedirect(to.host)) return;
+  handleSignal(d.tabId, d.url, { status: d.statusCode, redirectHost: to.host });
+}, { urls: patterns, types: ['main_frame'] });
+
+const headerSpec = ['responseHeaders'];
+api.webRequest.onHeadersReceived.addListener((d) => {
+  if (![403, 407, 451].includes(d.statusCode)) return;
+  handleSignal(d.tabId, d.url, { status: d.statusCode, headers: selectHeaders(d.responseHeaders) });
+}, { urls: patterns, types: ['main_frame'] }, headerSpec);
+
+// ---- suggestions and reports ----------------------------------------------------
+async function suggest(host) {
+  const svc = serviceForHost(services, host);
+  try {
+    const r = await helper.request('suggest', { host });
+    const alternatives = (r.alternatives ?? []).map((a) => {
+      const s = typeof a.service === 'object' && a.service ? a.service : services.find((x) => x.id === a.service) ?? { id: a.service };
+      return { service: s.id, name: s.name ?? s.id, url: s.url ?? null, rank: a.rank, reasons: a.reasons ?? [] };
+    });
+    return { source: 'helper', status: r.status, approvals: r.approvals ?? null, alternatives, stale: !!r.stale, org: r.org ?? null };
+  } catch (e) {
+    return {
+      source: 'snapshot', status: 'unknown', approvals: null, stale: true, built_at: SNAPSHOT.built_at,
+      alternatives: snapshotAlternatives(services, svc), helperError: e instanceof HelperError ? e.code : 1,
+    };
+  }
+}
+
+function reportAvailability() {
+  if (!helper.connected) return { available: false, why: 'absent' };
+  if (!helper.can('report')) return { available: false, why: 'unsupported' };
+  if (helper.hello?.enrolled === false) return { available: false, why: 'not-enrolled' };
+  return { available: true };
+}
+
+async function report(id, need) {
+  const rec = await getBlock(id);
+  if (!rec) throw new HelperError(5, 'no such block');
+  const av = reportAvailability();
+  if (!av.available) return { ok: false, why: av.why };
+  try {
+    const r = await helper.request('report', { host: rec.host, need, method: rec.method, ...(rec.vendor ? { vendor: rec.vendor } : {}) });
+    rec.reported = { state: r.state ?? 'queued', need, automatic: false };
+    await saveBlock(rec);
+    return { ok: true, result: r };
+  } catch (e) {
+    return { ok: false, why: e.code === 7 ? 'not-enrolled' : 'failed', code: e.code ?? 1 };
+  }
+}
+
+async function setPause(minutes) {
+  const until = minutes ? new Date(Date.now() + minutes * 60000).toISOString() : null;
+  if (helper.can('settings')) {
+    try {
+      settings = await helper.request('settings', { set: { paused_until: until } });
+      return settings;
+    } catch { /* fall back to local */ }
+  }
+  const local = { ...(await currentSettings()), paused_until: until };
+  await api.storage.local.set({ localSettings: local });
+  return local;
+}
+
+async function fullState() {
+  let status = null;
+  if (helper.connected && helper.can('status')) {
+    try { status = await helper.request('status', {}, 3000); } catch { /* hello is enough */ }
+  }
+  return {
+    helper: helper.state(),
+    status,
+    settings: await currentSettings(),
+    report: reportAvailability(),
+    recent: await recent(),
+    snapshot: { built_at: SNAPSHOT.built_at, services: services.length, hosts: hosts.length },
+  };
+}
+
+const commands = {
+  state: () => fullState(),
+  reconnect: async () => { await helper.start(); return fullState(); },
+  'get-block': (m) => getBlock(String(m.id ?? '')),
+  suggest: (m) => suggest(String(m.host ?? '')),
+  report: (m) => report(String(m.id ?? ''), String(m.need ?? 'other')),
+  pause: (m) => setPause(m.minutes ?? null),
+};
+
+api.runtime.onMessage.addListener((msg, sender, sendResponse) => {
+  if (sender.id !== api.runtime.id || !msg || !commands[msg.cmd]) return false;
+  Promise.resolve().then(() => commands[msg.cmd](msg)).then(
+    (r) => sendResponse({ ok: true, result: r }),
+    (e) => sendResponse({ ok: false, error: String(e?.message ?? e) }));
+  return true;
+});

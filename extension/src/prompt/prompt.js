@@ -1,0 +1,139 @@
+import { api } from '../lib/api.js';
+import { initI18n, t, evidenceText, methodKey, needKey } from '../lib/i18n.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+
+function ask(cmd, fields = {}) {
+  return api.runtime.sendMessage({ cmd, ...fields }).then((r) => {
+    if (!r?.ok) throw new Error(r?.error ?? 'no answer');
+    return r.result;
+  });
+}
+
+function row(dl, labelKey, value) {
+  const div = document.createElement('div');
+  div.className = 'govuk-summary-list__row';
+  const dt = document.createElement('dt');
+  dt.className = 'govuk-summary-list__key';
+  dt.textContent = t(labelKey);
+  const dd = document.createElement('dd');
+  dd.className = 'govuk-summary-list__value';
+  dd.textContent = value;
+  div.append(dt, dd);
+  dl.append(div);
+}
+
+async function main() {
+  await initI18n(params.get('lang'));
+  const id = params.get('id') ?? '';
+  let rec = null;
+  try { rec = await ask('get-block', { id }); } catch { /* the background restarted */ }
+  rec ??= { id, host: params.get('host') ?? '', scheme: 'https', method: params.get('method') ?? 'unknown', vendor: params.get('vendor'), evidence: [], serviceName: null };
+  const name = rec.serviceName || rec.host;
+  document.title = t('promptTitleFor', [name]);
+  $('headline').textContent = t('headline', [name]);
+  $('how').textContent = t(methodKey(rec.method));
+  if (rec.vendor) { $('vendor').hidden = false; $('vendor').textContent = t('vendorLine', [rec.vendor]); }
+  document.body.dataset.method = rec.method;
+
+  // Alternatives.
+  const sug = await ask('suggest', { host: rec.host }).catch(() => null);
+  const list = $('alternatives');
+  const alts = (sug?.alternatives ?? []).filter((a) => a.url);
+  document.body.dataset.suggestSource = sug?.source ?? 'none';
+  if (sug?.status === 'approved') {
+    $('alt-intro').textContent = t('altApprovedHere', [name]);
+  } else if (alts.length === 0) {
+    $('alt-intro').textContent = t('altNone');
+  } else {
+    $('alt-intro').textContent = t(sug.source === 'helper' ? 'altIntroHelper' : 'altIntroSnapshot');
+  }
+  for (const a of alts) {
+    const li = document.createElement('li');
+    li.className = 'detour-alternative';
+    li.dataset.service = a.service;
+    const link = document.createElement('a');
+    link.className = 'govuk-button';
+    link.setAttribute('role', 'button');
+    link.setAttribute('draggable', 'false');
+    link.href = a.url;
+    link.textContent = t('openAlternative', [a.name]);
+    li.append(link);
+    const reasons = (a.reasons ?? []).map((r) => r.text).filter(Boolean);
+    if (reasons.length) {
+      const p = document.createElement('p');
+      p.className = 'govuk-body-s';
+      p.textContent = reasons.join(' · ');
+      li.append(p);
+    }
+    list.append(li);
+  }
+  if (typeof sug?.approvals === 'number') {
+    $('approvals').hidden = false;
+    $('approvals').textContent = t(sug.approvals === 1 ? 'approvalsOne' : 'approvalsMany', [name, String(sug.approvals)]);
+  }
+  if (sug?.source === 'snapshot') {
+    $('alt-source').hidden = false;
+    $('alt-source').textContent = t('snapshotNote', [sug.built_at ? sug.built_at.slice(0, 10) : '?']);
+  } else if (sug?.stale) {
+    $('alt-source').hidden = false;
+    $('alt-source').textContent = t('staleNote');
+  }
+
+  // Try again: the same site's front page (only scheme and host are kept).
+  $('retry').addEventListener('click', () => {
+    location.href = `${rec.scheme === 'http' ? 'http' : 'https'}://${rec.host}/`;
+  });
+
+  // Report.
+  const state = await ask('state').catch(() => null);
+  const av = state?.report ?? { available: false, why: 'absent' };
+  const button = $('report');
+  if (rec.reported) {
+    $('auto-reported').hidden = false;
+    $('auto-reported').textContent = t(rec.reported.automatic ? 'reportedAutomatically' : 'reportQueued');
+  }
+  if (!av.available) {
+    button.disabled = true;
+    button.setAttribute('aria-disabled', 'true');
+    button.classList.add('govuk-button--disabled');
+    for (const r of document.querySelectorAll('input[name=need]')) r.disabled = true;
+    $('report-unavailable').hidden = false;
+    $('report-unavailable').textContent = t('reportUnavailable_' + av.why.replace(/-/g, '_'));
+    button.setAttribute('aria-describedby', 'report-unavailable');
+  }
+  $('report-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (button.disabled) return;
+    const need = document.querySelector('input[name=need]:checked')?.value ?? 'other';
+    button.disabled = true;
+    const out = $('report-result');
+    const r = await ask('report', { id: rec.id, need }).catch(() => ({ ok: false, why: 'failed' }));
+    out.className = 'govuk-body govuk-!-font-weight-bold';
+    if (r.ok) {
+      out.textContent = t('reportQueuedFor', [t(needKey(need))]);
+      out.dataset.state = 'queued';
+    } else {
+      out.textContent = t('reportFailed_' + String(r.why ?? 'failed').replace(/-/g, '_'));
+      out.dataset.state = 'failed';
+      button.disabled = false;
+    }
+  });
+
+  // Technical details.
+  const tech = $('tech');
+  row(tech, 'techHost', rec.host);
+  row(tech, 'techMethod', rec.method);
+  if (rec.vendor) row(tech, 'techVendor', rec.vendor);
+  if (typeof rec.confidence === 'number') row(tech, 'techConfidence', `${Math.round(rec.confidence * 100)}%`);
+  row(tech, 'techSource', t('source_' + (rec.source ?? 'browser')));
+  for (const e of rec.evidence ?? []) {
+    const li = document.createElement('li');
+    li.textContent = evidenceText(e);
+    $('evidence').append(li);
+  }
+  document.body.dataset.ready = 'true';
+}
+
+main();
