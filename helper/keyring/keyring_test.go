@@ -77,6 +77,9 @@ func TestSecretServiceRoundTrip(t *testing.T) {
 	if err := Unavailable(s); err != nil {
 		t.Fatalf("Unavailable = %v, want nil", err)
 	}
+	if d := Diagnose(testDirs(t)); d.Backend != "secret-service" || d.Problem != "" || d.FallbackFile != "" {
+		t.Fatalf("Diagnose = %+v", d)
+	}
 	key := uniqueKey(t)
 	t.Cleanup(func() { s.Delete(key) })
 
@@ -142,6 +145,8 @@ func helperOpen(state string) {
 		return
 	}
 	fmt.Printf("backend=%s\nreason=%v\n", s.Backend(), Unavailable(s))
+	d := Diagnose(paths.Dirs{State: state})
+	fmt.Printf("diagnose=%s file=%t\n", d.Backend, d.FallbackFile != "" && d.Problem != "")
 }
 
 // With a session bus that does not exist, Open says so and falls back to the
@@ -158,7 +163,8 @@ func TestNoSecretServiceFallsBackToFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "backend=file") || !strings.Contains(string(out), "no usable secret-service") {
+	if !strings.Contains(string(out), "backend=file") || !strings.Contains(string(out), "no usable secret-service") ||
+		!strings.Contains(string(out), "diagnose=file file=true") {
 		t.Fatalf("child output does not show the file fallback with its reason:\n%s", out)
 	}
 	fi, err := os.Stat(filepath.Join(state, FileName))
@@ -299,5 +305,25 @@ func TestFileStoreTightensLoosePermissionsAndRefusesGarbage(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(bad); string(b) != `{not json` {
 		t.Fatalf("corrupt file was overwritten: %q", b)
+	}
+}
+
+// Without any session bus, Open says so and does not start one.
+func TestNoSessionBusSaysSo(t *testing.T) {
+	state := t.TempDir()
+	cmd := exec.Command(os.Args[0])
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "DBUS_SESSION_BUS_ADDRESS=") && !strings.HasPrefix(e, "XDG_RUNTIME_DIR=") {
+			env = append(env, e)
+		}
+	}
+	cmd.Env = append(env, helperEnv+"="+state, childEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "backend=file") || !strings.Contains(string(out), "no D-Bus session bus") {
+		t.Fatalf("child output:\n%s", out)
 	}
 }

@@ -104,6 +104,11 @@ func (s *osStore) Backend() string {
 }
 
 func (s *osStore) probe() error {
+	if _, real := s.p.(goKeyring); real {
+		if err := sessionBusMissing(); err != nil {
+			return err
+		}
+	}
 	_, err := s.Get(probeKey)
 	if err == nil || errors.Is(err, ErrNotFound) {
 		return nil
@@ -173,4 +178,55 @@ func migrate(path string, to Store) error {
 		return fmt.Errorf("keyring: secrets moved into the keyring but %s remains: %w", path, err)
 	}
 	return nil
+}
+
+// Diagnosis is what `detour doctor` reports about secrets storage.
+type Diagnosis struct {
+	Backend string `json:"backend"` // "secret-service", "keychain", "credential-manager" or "file"
+	// Problem says why the OS keyring is not used; empty when it is.
+	Problem string `json:"problem,omitempty"`
+	// FallbackFile is the 0600 file, when it exists.
+	FallbackFile string `json:"fallback_file,omitempty"`
+}
+
+// Diagnose probes the OS keyring as Open does, but changes nothing: it never
+// moves secrets or writes the fallback file.
+func Diagnose(dirs paths.Dirs) Diagnosis {
+	return diagnose(dirs, options{provider: goKeyring{}, service: Service, timeout: DefaultTimeout})
+}
+
+func diagnose(dirs paths.Dirs, o options) Diagnosis {
+	ks := &osStore{p: o.provider, service: o.service, timeout: o.timeout}
+	d := Diagnosis{Backend: ks.Backend()}
+	if err := ks.probe(); err != nil {
+		d.Backend, d.Problem = "file", err.Error()
+	}
+	if p := filepath.Join(dirs.State, FileName); fileExists(p) {
+		d.FallbackFile = p
+	}
+	return d
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// sessionBusMissing says plainly when there is no D-Bus session bus to find a
+// Secret Service on. Without this check godbus would run dbus-launch, leaving
+// a stray bus daemon behind on every headless machine the agent runs on.
+func sessionBusMissing() error {
+	switch runtime.GOOS {
+	case "darwin", "windows":
+		return nil
+	}
+	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" && a != "autolaunch:" {
+		return nil
+	}
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" {
+		if fi, err := os.Stat(filepath.Join(rt, "bus")); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			return nil
+		}
+	}
+	return errors.New("keyring: no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set), so no Secret Service")
 }

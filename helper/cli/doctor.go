@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/detour-project/detour/helper/keyring"
+	"github.com/detour-project/detour/helper/localapi"
+	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/installer"
+	"github.com/detour-project/detour/shared/version"
+)
+
+func init() {
+	Add(Command{
+		Name:    "doctor",
+		Usage:   "[--json]",
+		Summary: "check the installation, one line per check with a fix",
+		Run:     runDoctor,
+	})
+}
+
+// Check results.
+const (
+	CheckOK   = "ok"
+	CheckWarn = "warn" // works, but not as it should (e.g. secrets in a file)
+	CheckFail = "fail" // broken: the fix says what to do
+)
+
+// DoctorCheck is one line of `detour doctor`.
+type DoctorCheck struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// DoctorEnv is what a check may look at. Agent and Status are nil when no
+// agent answered; Status is the agent's raw `status` result.
+type DoctorEnv struct {
+	Dirs   paths.Dirs
+	Agent  *localapi.Client
+	Status json.RawMessage
+}
+
+// DoctorFunc is a group of checks. Subsystems add theirs with AddDoctorCheck
+// from an init function (e.g. a deeper hub check); they run in order after
+// the built-in ones.
+type DoctorFunc func(ctx context.Context, env *DoctorEnv) []DoctorCheck
+
+var (
+	doctorMu     sync.Mutex
+	doctorChecks []DoctorFunc
+)
+
+// AddDoctorCheck registers more checks for `detour doctor`.
+func AddDoctorCheck(f DoctorFunc) {
+	doctorMu.Lock()
+	defer doctorMu.Unlock()
+	doctorChecks = append(doctorChecks, f)
+}
+
+// doctorTimeout bounds the whole run: doctor must answer even when the agent
+// or the keyring hangs.
+const doctorTimeout = 10 * time.Second
+
+func runDoctor(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the checks as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	dirs, err := paths.Default()
+	if err != nil {
+		return Fail(stderr, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), doctorTimeout)
+	defer cancel()
+	checks := Doctor(ctx, dirs, installer.Options{})
+	if *asJSON {
+		if err := PrintJSON(stdout, map[string]any{"checks": checks}); err != nil {
+			return Fail(stderr, err)
+		}
+	} else {
+		for _, c := range checks {
+			line := fmt.Sprintf("%-4s  %-24s %s", strings.ToUpper(c.Status), c.Name, c.Detail)
+			if c.Fix != "" && c.Status != CheckOK {
+				line += " — fix: " + c.Fix
+			}
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	for _, c := range checks {
+		if c.Status == CheckFail {
+			return 1
+		}
+	}
+	return 0
+}
+
+// Doctor runs every check. o is the installer options for the manifest
+// checks (the zero value: this machine, this binary).
+func Doctor(ctx context.Context, dirs paths.Dirs, o installer.Options) []DoctorCheck {
+	env := &DoctorEnv{Dirs: dirs}
+	var out []DoctorCheck
+	out = append(out, checkBinary(o.Exe))
+	out = append(out, checkManifests(o)...)
+	out = append(out, checkManaged(o.Root))
+	out = append(out, checkKeyring(dirs))
+	agent := checkAgent(ctx, env)
+	out = append(out, agent)
+	if env.Agent != nil {
+		defer env.Agent.Close()
+	}
+	out = append(out, checkHubAndWhitelist(env)...)
+	doctorMu.Lock()
+	extra := append([]DoctorFunc(nil), doctorChecks...)
+	doctorMu.Unlock()
+	for _, f := range extra {
+		out = append(out, f(ctx, env)...)
+	}
+	return out
+}
+
+func checkBinary(exe string) DoctorCheck {
+	c := DoctorCheck{Name: "binary"}
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return DoctorCheck{Name: "binary", Status: CheckFail, Detail: err.Error(), Fix: "reinstall Detour"}
+		}
+	}
+	if err := installer.CheckExecutable(exe); err != nil {
+		c.Status, c.Detail, c.Fix = CheckFail, err.Error(), "reinstall Detour, or chmod +x "+exe
+		return c
+	}
+	c.Status, c.Detail = CheckOK, fmt.Sprintf("%s (version %s)", exe, version.Version)
+	return c
+}
+
+func checkManifests(o installer.Options) []DoctorCheck {
+	ms, err := installer.Check(o)
+	if err != nil {
+		return []DoctorCheck{{Name: "browsers", Status: CheckFail, Detail: err.Error()}}
+	}
+	if len(ms) == 0 {
+		return []DoctorCheck{{Name: "browsers", Status: CheckWarn,
+			Detail: "no supported browser found for this user (" + strings.Join(installer.Browsers, ", ") + ")",
+			Fix:    "install a browser and start it once, then run `detour install`"}}
+	}
+	var out []DoctorCheck
+	for _, m := range ms {
+		c := DoctorCheck{Name: "manifest " + m.Browser + " (" + m.Scope + ")", Status: CheckOK, Detail: m.Path}
+		switch {
+		case m.Problem != "":
+			c.Status, c.Detail = CheckFail, m.Path+": "+m.Problem
+			c.Fix = "run `detour install`"
+			if m.Scope == "system" {
+				c.Fix = "run `sudo detour install --system`"
+			}
+		case m.Other != "":
+			c.Status, c.Detail = CheckWarn, m.Path+" starts "+m.Other+", not this binary"
+			c.Fix = "run `detour install` to register this one, if it is the one you mean to use"
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func checkManaged(root string) DoctorCheck {
+	c := DoctorCheck{Name: "managed policy", Status: CheckOK}
+	m, err := installer.ReadManaged(root)
+	switch {
+	case err != nil:
+		c.Status, c.Detail = CheckFail, err.Error()
+		c.Fix = "ask your IT team to correct " + installer.ManagedPath
+	case m == nil:
+		c.Detail = "none (" + installer.ManagedPath + " absent): settings are the person's own"
+	default:
+		var parts []string
+		if m.Hub != "" {
+			parts = append(parts, "hub "+m.Hub)
+		}
+		if m.Org != "" {
+			parts = append(parts, "organisation "+m.Org)
+		}
+		if len(m.WhitelistKeys) > 0 {
+			parts = append(parts, fmt.Sprintf("%d pinned key(s)", len(m.WhitelistKeys)))
+		}
+		if m.ReportAutomatically != nil {
+			parts = append(parts, fmt.Sprintf("report automatically %t", *m.ReportAutomatically))
+		}
+		c.Detail = installer.ManagedPath + ": " + strings.Join(parts, ", ")
+	}
+	return c
+}
+
+func checkKeyring(dirs paths.Dirs) DoctorCheck {
+	d := keyring.Diagnose(dirs)
+	c := DoctorCheck{Name: "keyring", Status: CheckOK, Detail: "secrets are kept in the " + d.Backend}
+	switch {
+	case d.Problem != "":
+		c.Status = CheckWarn
+		c.Detail = "no OS keyring answered (" + d.Problem + "); secrets fall back to a file readable by you alone: " + dirs.State + "/" + keyring.FileName
+		c.Fix = "install and unlock a Secret Service (e.g. gnome-keyring) in your session, then restart the agent"
+	case d.FallbackFile != "":
+		c.Status = CheckWarn
+		c.Detail += ", but the fallback file " + d.FallbackFile + " still exists"
+		c.Fix = "restart the agent: it moves those secrets into the keyring and removes the file"
+	}
+	return c
+}
+
+func checkAgent(ctx context.Context, env *DoctorEnv) DoctorCheck {
+	c := DoctorCheck{Name: "agent"}
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	cl, err := localapi.Dial(dctx, env.Dirs)
+	if err != nil {
+		c.Status, c.Detail = CheckFail, "not running ("+env.Dirs.Socket()+" does not answer)"
+		c.Fix = "open your browser (it starts the agent) or run `detour agent`"
+		return c
+	}
+	var hello struct {
+		Version string `json:"version"`
+	}
+	if err := cl.Call(dctx, "hello", map[string]any{"version": version.Protocol, "browser": "cli"}, &hello); err != nil {
+		cl.Close()
+		c.Status, c.Detail = CheckFail, "the agent does not answer hello: "+err.Error()
+		c.Fix = "see " + env.Dirs.Log() + "; stop the agent and let your browser start it again"
+		return c
+	}
+	env.Agent = cl
+	var status json.RawMessage
+	if err := cl.Call(dctx, "status", nil, &status); err == nil {
+		env.Status = status
+	}
+	c.Status, c.Detail = CheckOK, "running, version "+hello.Version
+	return c
+}
+
+// statusView is the part of the agent's `status` reply that doctor reads
+// (shared/protocol/PROTOCOL.md); a missing section is reported, not guessed.
+type statusView struct {
+	Hub *struct {
+		URL       string `json:"url"`
+		Reachable bool   `json:"reachable"`
+	} `json:"hub"`
+	Whitelist *struct {
+		Version   *int64     `json:"version"`
+		FetchedAt *time.Time `json:"fetched_at"`
+		ExpiresAt *time.Time `json:"expires_at"`
+		Stale     bool       `json:"stale"`
+	} `json:"whitelist"`
+}
+
+func checkHubAndWhitelist(env *DoctorEnv) []DoctorCheck {
+	hub := DoctorCheck{Name: "hub"}
+	wl := DoctorCheck{Name: "whitelist"}
+	if env.Status == nil {
+		hub.Status, hub.Detail = CheckWarn, "unknown: the agent is not running"
+		wl.Status, wl.Detail = CheckWarn, "unknown: the agent is not running"
+		hub.Fix, wl.Fix = "start the agent (see the agent line)", "start the agent (see the agent line)"
+		return []DoctorCheck{hub, wl}
+	}
+	var s statusView
+	if err := json.Unmarshal(env.Status, &s); err != nil {
+		hub.Status, hub.Detail = CheckFail, "the agent's status reply is not understood: "+err.Error()
+		hub.Fix = "make sure detour and the agent are the same version: stop the agent and let it restart"
+		return []DoctorCheck{hub}
+	}
+	switch {
+	case s.Hub == nil || s.Hub.URL == "":
+		hub.Status, hub.Detail = CheckWarn, "no hub configured"
+		hub.Fix = "run `detour enrol --hub URL --code CODE` with the code from your IT team"
+	case !s.Hub.Reachable:
+		hub.Status, hub.Detail = CheckFail, s.Hub.URL+" is not reachable"
+		hub.Fix = "check the network and that the hub is up; the agent keeps retrying"
+	default:
+		hub.Status, hub.Detail = CheckOK, s.Hub.URL+" reachable"
+	}
+	switch {
+	case s.Whitelist == nil || s.Whitelist.Version == nil:
+		wl.Status, wl.Detail = CheckWarn, "no whitelist yet: suggestions come from the built-in catalog only"
+		wl.Fix = "configure a hub (see above); the agent fetches the whitelist at start"
+	case s.Whitelist.Stale:
+		wl.Status = CheckWarn
+		wl.Detail = fmt.Sprintf("version %d is stale", *s.Whitelist.Version)
+		if s.Whitelist.FetchedAt != nil {
+			wl.Detail += ", fetched " + s.Whitelist.FetchedAt.Format(time.RFC3339)
+		}
+		wl.Fix = "make the hub reachable; use the tray's Sync now to fetch at once"
+	default:
+		wl.Status, wl.Detail = CheckOK, fmt.Sprintf("version %d, fresh", *s.Whitelist.Version)
+	}
+	return []DoctorCheck{hub, wl}
+}
