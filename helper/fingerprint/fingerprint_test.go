@@ -352,9 +352,9 @@ func TestBodyLimitAndCase(t *testing.T) {
 func TestTitle(t *testing.T) {
 	for in, want := range map[string]string{
 		"<html><HEAD><TITLE lang=en> Web Page Blocked </TITLE>": "Web Page Blocked",
-		"<title>a</title><title>b</title>":                       "a",
-		"no title here":                                          "",
-		"<title>unterminated":                                    "unterminated",
+		"<title>a</title><title>b</title>":                      "a",
+		"no title here":                                         "",
+		"<title>unterminated":                                   "unterminated",
 	} {
 		if got := Title([]byte(in)); got != want {
 			t.Errorf("Title(%q) = %q, want %q", in, got, want)
