@@ -1,0 +1,140 @@
+package whitelist
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/detour-project/detour/helper/config"
+	wl "github.com/detour-project/detour/shared/whitelist"
+)
+
+// updates collects OnUpdate calls on a channel.
+func updates(c *Client) <-chan int64 {
+	ch := make(chan int64, 16)
+	c.OnUpdate(func(d *wl.Document) { ch <- d.Version })
+	return ch
+}
+
+func waitVersion(t *testing.T, ch <-chan int64, want int64, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case v := <-ch:
+			if v == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("version %d not received within %v", want, within)
+		}
+	}
+}
+
+// TestPushDeliversNewVersion runs the client's loops against the test hub: a
+// new version reaches it over the WebSocket within a second, a forged push
+// is refused without dropping the connection, and the next good one arrives.
+func TestPushDeliversNewVersion(t *testing.T) {
+	hubKey, attacker := newKey(t), newKey(t)
+	hub := newTestHub(t)
+	now := time.Now()
+	hub.set(sign(t, doc(t, 1, now, time.Hour), hubKey))
+	c, _ := newClient(t, t.TempDir(), hub.URL(), hubKey)
+	ch := updates(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	waitVersion(t, ch, 1, 5*time.Second)
+	// Wait for the WebSocket to be up before publishing.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		hub.mu.Lock()
+		n := len(hub.conns)
+		hub.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the client never opened the push connection")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	gets, _, _ := hub.stats()
+
+	hub.set(sign(t, doc(t, 2, now, time.Hour), hubKey))
+	waitVersion(t, ch, 2, time.Second)
+
+	hub.set(sign(t, doc(t, 3, now, time.Hour), attacker))
+	hub.set(sign(t, doc(t, 4, now, time.Hour), hubKey))
+	waitVersion(t, ch, 4, time.Second)
+	if got, _, _ := hub.stats(); got != gets {
+		t.Errorf("the pushes were fetched over HTTP (%d GETs, was %d): they should arrive on the socket", got, gets)
+	}
+	if version(c) != 4 {
+		t.Errorf("version %d, want 4", version(c))
+	}
+}
+
+// TestHubConfiguredLater: an agent started before enrolment has no hub; once
+// the config names one and the client is kicked (the sync message does it),
+// it fetches and connects.
+func TestHubConfiguredLater(t *testing.T) {
+	hubKey := newKey(t)
+	hub := newTestHub(t)
+	hub.set(sign(t, doc(t, 7, time.Now(), time.Hour), hubKey))
+	c, s := newClient(t, t.TempDir(), "", hubKey)
+	ch := updates(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	time.Sleep(50 * time.Millisecond)
+	if gets, _, _ := hub.stats(); gets != 0 || c.Current() != nil {
+		t.Fatal("the client reached a hub it was not given")
+	}
+	s.set(func(cfg *config.Config) { cfg.Hub = hub.URL() })
+	c.Kick()
+	waitVersion(t, ch, 7, 5*time.Second)
+}
+
+func TestWSURL(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"http://127.0.0.1:8080", "ws://127.0.0.1:8080/api/v1/whitelist/ws"},
+		{"https://hub.example/", "wss://hub.example/api/v1/whitelist/ws"},
+		{"https://hub.example/detour", "wss://hub.example/detour/api/v1/whitelist/ws"},
+		{"ftp://hub.example", ""},
+	}
+	for _, tc := range cases {
+		got, err := wsURL(tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("wsURL(%q) = %q, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("wsURL(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestDecodePush(t *testing.T) {
+	cases := []struct {
+		name, in string
+		ok       bool
+	}{
+		{"bare envelope", `{"payload":"e30=","signatures":[]}`, true},
+		{"wrapped", `{"type":"whitelist","envelope":{"payload":"e30=","signatures":[]}}`, true},
+		{"no payload", `{"type":"hello"}`, false},
+		{"not json", `nope`, false},
+	}
+	for _, tc := range cases {
+		env, err := decodePush([]byte(tc.in))
+		if (err == nil) != tc.ok || (tc.ok && env.Payload != "e30=") {
+			t.Errorf("%s: %+v, %v", tc.name, env, err)
+		}
+	}
+}

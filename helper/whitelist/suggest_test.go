@@ -1,0 +1,258 @@
+package whitelist
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	catalogdata "github.com/detour-project/detour/shared/catalog"
+	wl "github.com/detour-project/detour/shared/whitelist"
+)
+
+// rankingDoc is small enough to reason about by hand:
+//
+//	approvals: teams 3 (a, b, c), webex 3 (a, b, d), whereby 2 (a, c),
+//	           zoom 2 (b, c), meet 0, jitsi 0.
+func rankingDoc(t *testing.T) *Index {
+	t.Helper()
+	svc := func(id, cat string, features ...string) wl.Service {
+		return wl.Service{ID: id, Name: strings.ToUpper(id[:1]) + id[1:], Vendor: "v", Category: cat,
+			Hosts: []string{id + ".example"}, URL: "https://" + id + ".example/", Features: features}
+	}
+	pol := func(org, service, status string, alts ...string) wl.Policy {
+		return wl.Policy{Org: org, Service: service, Status: status, Alternatives: alts}
+	}
+	d := &wl.Document{
+		Schema: wl.Schema, Version: 1, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
+		Categories: wl.Categories,
+		Services: []wl.Service{
+			svc("zoom", "video", "video", "screen-sharing", "recording", "chat"),
+			svc("teams", "video", "video", "screen-sharing", "chat"),
+			svc("webex", "video", "video", "screen-sharing", "recording"),
+			svc("meet", "video", "video", "screen-sharing", "recording"),
+			svc("whereby", "video", "video"),
+			svc("jitsi", "video", "video", "end-to-end-encryption"),
+			svc("gdocs", "documents", "real-time-co-editing"),
+			svc("word", "documents", "real-time-co-editing", "comments"),
+		},
+		Organisations: []wl.Organisation{
+			{ID: "a", Name: "Org A", Sector: "health"}, {ID: "b", Name: "Org B", Sector: "health"},
+			{ID: "c", Name: "Org C", Sector: "health"}, {ID: "d", Name: "Org D", Sector: "health"},
+		},
+		Policies: []wl.Policy{
+			pol("a", "zoom", wl.Blocked, "teams", "word"),
+			pol("a", "meet", wl.Blocked),
+			pol("a", "teams", wl.Approved), pol("a", "webex", wl.Approved), pol("a", "whereby", wl.Approved),
+			pol("a", "jitsi", wl.Restricted),
+			pol("a", "gdocs", wl.Blocked, "word"), pol("a", "word", wl.Approved),
+			pol("b", "teams", wl.Approved), pol("b", "webex", wl.Approved), pol("b", "zoom", wl.Approved),
+			pol("c", "teams", wl.Approved), pol("c", "whereby", wl.Approved), pol("c", "zoom", wl.Approved),
+			pol("d", "webex", wl.Approved),
+		},
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return NewIndex(d)
+}
+
+type want struct {
+	service string
+	codes   []string
+}
+
+func TestSuggestRanking(t *testing.T) {
+	ix := rankingDoc(t)
+	const (
+		org  = ReasonOrgAlternative
+		here = ReasonApprovedHere
+		byN  = ReasonApprovedByN
+		feat = ReasonSharedFeatures
+	)
+	cases := []struct {
+		name, host, org string
+		service         string // "" for not in the catalog
+		status          string
+		approvals       int
+		alts            []want
+	}{
+		{"org's alternatives first, in its order, then approved here by approvals", "zoom.example", "a", "zoom", wl.Blocked, 2, []want{
+			{"teams", []string{org, here, byN, feat}},
+			{"word", []string{org, here, byN}}, // another category, no shared features
+			{"webex", []string{here, byN, feat}},
+			{"whereby", []string{here, byN, feat}},
+		}},
+		{"equal approvals: more shared features first", "meet.example", "a", "meet", wl.Blocked, 0, []want{
+			{"webex", []string{here, byN, feat}}, // 3 shared, beats teams' 2 although it sorts later
+			{"teams", []string{here, byN, feat}},
+			{"whereby", []string{here, byN, feat}},
+		}},
+		{"restricted and unknown services are not offered as approved here", "jitsi.example", "a", "jitsi", wl.Restricted, 0, []want{
+			{"teams", []string{here, byN, feat}},
+			{"webex", []string{here, byN, feat}},
+			{"whereby", []string{here, byN, feat}},
+		}},
+		{"no organisation: approvals across organisations", "zoom.example", "", "zoom", wl.Unknown, 2, []want{
+			{"teams", []string{byN, feat}},
+			{"webex", []string{byN, feat}},
+			{"whereby", []string{byN, feat}},
+		}},
+		{"organisation the document does not know: as without one", "zoom.example", "nobody", "zoom", wl.Unknown, 2, []want{
+			{"teams", []string{byN, feat}},
+			{"webex", []string{byN, feat}},
+			{"whereby", []string{byN, feat}},
+		}},
+		{"approved here: status approved, others approved here still listed", "zoom.example", "b", "zoom", wl.Approved, 2, []want{
+			{"teams", []string{here, byN, feat}},
+			{"webex", []string{here, byN, feat}},
+		}},
+		{"no policy at the organisation: status unknown", "whereby.example", "d", "whereby", wl.Unknown, 2, []want{
+			{"webex", []string{here, byN, feat}},
+		}},
+		{"subdomain, mixed case, trailing dot", "US02web.Zoom.Example.", "a", "zoom", wl.Blocked, 2, nil},
+		{"host not in the catalog", "intranet.example.org", "a", "", wl.Unknown, 0, []want{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ix.Suggest(tc.host, tc.org, false)
+			if tc.service == "" {
+				if got.Service != nil || len(got.Alternatives) != 0 || got.Status != wl.Unknown {
+					t.Fatalf("not-in-catalog host gave %+v", got)
+				}
+				return
+			}
+			if got.Service == nil || *got.Service != tc.service || got.Status != tc.status || got.Approvals != tc.approvals {
+				t.Fatalf("service %v status %q approvals %d; want %s %q %d", got.Service, got.Status, got.Approvals, tc.service, tc.status, tc.approvals)
+			}
+			if tc.org != "" && (got.Org == nil || *got.Org != tc.org) {
+				t.Errorf("org %v, want %q", got.Org, tc.org)
+			}
+			if tc.alts == nil {
+				return
+			}
+			var gotW []want
+			for i, a := range got.Alternatives {
+				if a.Rank != i+1 {
+					t.Errorf("alternative %d has rank %d", i, a.Rank)
+				}
+				w := want{service: a.Service}
+				for _, r := range a.Reasons {
+					w.codes = append(w.codes, r.Code)
+					if r.Text == "" {
+						t.Errorf("%s: reason %s has no text", a.Service, r.Code)
+					}
+				}
+				gotW = append(gotW, w)
+			}
+			if fmt.Sprint(gotW) != fmt.Sprint(tc.alts) && !(len(gotW) == 0 && len(tc.alts) == 0) {
+				t.Errorf("alternatives\n got  %v\n want %v", gotW, tc.alts)
+			}
+		})
+	}
+}
+
+func TestSuggestReasonTexts(t *testing.T) {
+	got := rankingDoc(t).Suggest("zoom.example", "a", false)
+	first := got.Alternatives[0].Reasons
+	texts := map[string]string{}
+	for _, r := range first {
+		texts[r.Code] = r.Text
+	}
+	checks := map[string]string{
+		ReasonOrgAlternative: "Org A recommends it instead of Zoom.",
+		ReasonApprovedHere:   "Org A approves Teams.",
+		ReasonApprovedByN:    "Approved by 3 organisations.",
+		ReasonSharedFeatures: "Has 3 features in common with Zoom: video, screen-sharing, chat.",
+	}
+	for code, want := range checks {
+		if texts[code] != want {
+			t.Errorf("%s: %q, want %q", code, texts[code], want)
+		}
+	}
+	if w := rankingDoc(t).Suggest("meet.example", "a", false).Alternatives[2].Reasons; w[1].Text != "Approved by 2 organisations." || w[2].Text != "Has 1 feature in common with Meet: video." {
+		t.Errorf("singular forms: %+v", w)
+	}
+}
+
+func TestSuggestCapsAlternatives(t *testing.T) {
+	d := &wl.Document{Schema: wl.Schema, Version: 1, Categories: wl.Categories,
+		Organisations: []wl.Organisation{{ID: "o", Name: "O"}}}
+	for i := range 12 {
+		id := fmt.Sprintf("s%02d", i)
+		d.Services = append(d.Services, wl.Service{ID: id, Category: "wiki", Hosts: []string{id + ".example"}})
+		d.Policies = append(d.Policies, wl.Policy{Org: "o", Service: id, Status: wl.Approved})
+	}
+	d.Policies[0].Status = wl.Blocked
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(NewIndex(d).Suggest("s00.example", "o", false).Alternatives); n != MaxAlternatives {
+		t.Errorf("%d alternatives, want %d", n, MaxAlternatives)
+	}
+}
+
+// TestSuggestOnTheDemoData pins the example policies' story, which the demo
+// and the documentation tell: the council blocks Zoom and points to Teams,
+// which every example organisation approves.
+func TestSuggestOnTheDemoData(t *testing.T) {
+	d, err := catalogdata.ExampleDocument(1, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := NewIndex(d)
+	s := ix.Suggest("us02web.zoom.us", "example-borough", false)
+	if s.Status != wl.Blocked || len(s.Alternatives) == 0 || s.Alternatives[0].Service != "microsoft-teams" {
+		t.Fatalf("zoom at the borough: %+v", s)
+	}
+	s = ix.Suggest("docs.google.com", "example-health", false)
+	if s.Status != wl.Blocked || s.Alternatives[0].Service != "microsoft-365" {
+		t.Fatalf("google docs at the health board: %+v", s)
+	}
+	s = ix.Suggest("miro.com", "example-borough", false)
+	if s.Status != wl.Approved || s.Approvals != 3 {
+		t.Fatalf("miro at the borough: %+v", s)
+	}
+}
+
+// TestIndexMatchesDocumentLookup: the index gives the same answer as the
+// shared reference implementation for every catalog host, a subdomain of
+// each, and hosts outside the catalog.
+func TestIndexMatchesDocumentLookup(t *testing.T) {
+	d, err := catalogdata.ExampleDocument(1, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := NewIndex(d)
+	hosts := []string{"", ".", "com", "google.com", "mail.google.com", "example.org", "a.b.c.d.example.net", "ZOOM.US", "zoom.us."}
+	for _, s := range d.Services {
+		for _, h := range s.Hosts {
+			hosts = append(hosts, h, "x."+h, "a.b."+h, strings.ToUpper(h))
+		}
+	}
+	for _, h := range hosts {
+		want, got := d.ServiceForHost(h), ix.ServiceForHost(h)
+		if (want == nil) != (got == nil) || (want != nil && want.ID != got.ID) {
+			t.Errorf("%q: index %v, document %v", h, got, want)
+		}
+	}
+	if !slices.Contains(hosts, "x.sharepoint.com") {
+		t.Error("test data lost sharepoint")
+	}
+}
+
+func BenchmarkServiceForHost(b *testing.B) {
+	d, _ := catalogdata.ExampleDocument(1, time.Now(), time.Hour)
+	ix := NewIndex(d)
+	b.Run("index", func(b *testing.B) {
+		for b.Loop() {
+			ix.ServiceForHost("tenant-my.sharepoint.com")
+		}
+	})
+	b.Run("scan", func(b *testing.B) {
+		for b.Loop() {
+			d.ServiceForHost("tenant-my.sharepoint.com")
+		}
+	})
+}
