@@ -252,7 +252,7 @@ func checkAgent(ctx context.Context, env *DoctorEnv) DoctorCheck {
 type statusView struct {
 	Hub *struct {
 		URL       string `json:"url"`
-		Reachable bool   `json:"reachable"`
+		Reachable *bool  `json:"reachable"` // null before the first contact
 	} `json:"hub"`
 	Whitelist *struct {
 		Version   *int64     `json:"version"`
@@ -281,7 +281,10 @@ func checkHubAndWhitelist(env *DoctorEnv) []DoctorCheck {
 	case s.Hub == nil || s.Hub.URL == "":
 		hub.Status, hub.Detail = CheckWarn, "no hub configured"
 		hub.Fix = "run `detour enrol --hub URL --code CODE` with the code from your IT team"
-	case !s.Hub.Reachable:
+	case s.Hub.Reachable == nil:
+		hub.Status, hub.Detail = CheckWarn, s.Hub.URL+" not contacted yet"
+		hub.Fix = "wait a moment and run doctor again; if it stays so, see the agent log " + env.Dirs.Log()
+	case !*s.Hub.Reachable:
 		hub.Status, hub.Detail = CheckFail, s.Hub.URL+" is not reachable"
 		hub.Fix = "check the network and that the hub is up; the agent keeps retrying"
 	default:

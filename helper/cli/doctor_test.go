@@ -101,8 +101,13 @@ func TestDoctor(t *testing.T) {
 			want:   map[string]string{"hub": "fail: not reachable", "whitelist": "warn: stale, fetched 2026-01-02"},
 		},
 		{
+			name: "hub not contacted yet", agent: true,
+			status: `{"hub":{"url":"http://127.0.0.1:9","reachable":null},"whitelist":{"version":null,"stale":true}}`,
+			want:   map[string]string{"hub": "warn: not contacted yet", "whitelist": "warn: no whitelist yet"},
+		},
+		{
 			name: "not enrolled", agent: true,
-			status: `{"hub":{"url":"","reachable":false},"whitelist":{"version":null}}`,
+			status: `{"hub":{"url":null,"reachable":null},"whitelist":{"version":null}}`,
 			want:   map[string]string{"hub": "warn: no hub configured", "whitelist": "warn: no whitelist yet"},
 		},
 	}
