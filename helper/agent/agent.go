@@ -18,6 +18,7 @@ import (
 	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/keyring"
 	"github.com/detour-project/detour/helper/paths"
+	protocolschema "github.com/detour-project/detour/shared/protocol"
 )
 
 // ErrAlreadyRunning is returned by Run when another agent holds the lock and
@@ -102,6 +103,16 @@ func Run(ctx context.Context, opts Options) error {
 	srv := newServer(log, timeout)
 	env := &Env{Dirs: dirs, Config: cfg, Log: log, Reg: NewRegistry(srv.broadcast)}
 	srv.reg = env.Reg
+	if set, err := protocolschema.Load(); err != nil {
+		log.Error("protocol schemas did not compile; requests are not validated", "err", err)
+	} else {
+		srv.validate = func(typ string, body []byte) error {
+			if err := set.ValidateRequest(typ, body); err != nil {
+				return errors.New(protocolschema.Brief(err))
+			}
+			return nil
+		}
+	}
 	registerCore(env)
 
 	runCtx, cancel := context.WithCancel(ctx)

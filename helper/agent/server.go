@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/protocol"
@@ -180,7 +182,41 @@ func (c *conn) reply(r protocol.Reply) {
 }
 
 func errorReply(id int64, typ string, err error) protocol.Reply {
-	return protocol.Reply{ID: id, Type: typ, OK: false, Error: protocol.AsError(err)}
+	pe := protocol.AsError(err)
+	return protocol.Reply{ID: id, Type: safeType(typ), OK: false, Error: &protocol.Error{Code: pe.Code, Message: safeText(pe.Message, 500)}}
+}
+
+// safeText keeps an error message within what the schema allows for text:
+// messages may quote what a client sent, which may be hostile or huge.
+func safeText(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' || r == 0x7f {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// safeType echoes a request's type only when it looks like one.
+func safeType(t string) string {
+	if len(t) == 0 || len(t) > 64 {
+		return ""
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return ""
+		}
+	}
+	return t
 }
 
 // read is the connection's only reader.
