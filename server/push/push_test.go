@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,6 +124,7 @@ func TestManyClientsAndAStalledOne(t *testing.T) {
 	payload := strings.Repeat("x", 64<<10)
 	var wg sync.WaitGroup
 	got := make([]int, n)
+	var delivered [rounds]atomic.Int32
 	for i, c := range conns {
 		wg.Add(1)
 		go func() {
@@ -144,6 +146,7 @@ func TestManyClientsAndAStalledOne(t *testing.T) {
 					t.Errorf("client %d: message %q, want %q (in order)", i, head, want)
 					return
 				}
+				delivered[got[i]].Add(1)
 				got[i]++
 			}
 		}()
@@ -154,8 +157,13 @@ func TestManyClientsAndAStalledOne(t *testing.T) {
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("publish %d took %v: it must never wait for a client", r, d)
 		}
-		// Pace the rounds so that only the stalled client falls behind.
-		time.Sleep(10 * time.Millisecond)
+		// Every reading client gets each round while the stalled one is
+		// stuck (its writer blocked, then dropped): the next round goes out
+		// only once they all have it, so however slow this machine is,
+		// only the stalled client ever falls behind.
+		waitFor(t, fmt.Sprintf("round %d to reach every reading client", r), func() bool {
+			return delivered[r].Load() == n
+		})
 	}
 	wg.Wait()
 	if h.Dropped() != 1 {
