@@ -26,6 +26,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "and this key (PEM)")
 	fs.BoolVar(&cfg.Round, "round", false, "round counts at or above k to the nearest 5 (ONS 10-5 style)")
+	fs.BoolVar(&cfg.Examples, "examples", false, "import the fictional example organisations and policies into a catalog that has none (demos)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -29,6 +29,9 @@ type Config struct {
 	Round bool
 	// PublicURL is how helpers reach the hub (for printed instructions).
 	PublicURL string
+	// Examples imports the fictional example organisations and policies
+	// into a catalog that has none (demos: `serve --examples`).
+	Examples bool
 }
 
 // Hub is one running hub: its database and its domains.
@@ -44,6 +47,11 @@ type Hub struct {
 	// IssuerKeys is set by setupReports: each organisation's token issuer
 	// public keys, published by GET /api/v1/keys beside the whitelist keys.
 	IssuerKeys func(ctx context.Context) (map[string][]IssuerKey, error)
+	// RequireDevice, when set, guards GET /api/v1/whitelist and
+	// /api/v1/whitelist/ws: a hub that does not publish its members'
+	// policies sets it to a check of the request's device credential
+	// (returning an error refuses the request with 401). Nil: public.
+	RequireDevice func(r *http.Request) error
 
 	// closers run on Close, last added first.
 	closers []func()
