@@ -1,10 +1,35 @@
 package hub
 
-import "context"
+import (
+	"context"
+	"strings"
+
+	"github.com/detour-project/detour/server/aggregates"
+	"github.com/detour-project/detour/server/catalog"
+	"github.com/detour-project/detour/server/dashboard"
+)
 
 // setupDashboard sets up the dashboard domain: its migrations, its service on the
 // Hub, and its routes on h.Mux.
 func (h *Hub) setupDashboard(ctx context.Context) error {
-	_ = ctx
+	d, err := dashboard.New(ctx, dashboard.Options{
+		DB: h.DB,
+		// Read lazily: the catalog may be replaced after set-up.
+		Catalog: func() catalog.Service { return h.Catalog },
+		Privacy: h.Privacy(),
+		Log:     h.Log,
+		// Behind a TLS proxy the request arrives as plain HTTP, but the
+		// browser is on HTTPS: cookies must still be Secure.
+		Secure: h.Cfg.TLSCert != "" || strings.HasPrefix(h.Cfg.PublicURL, "https://"),
+	})
+	if err != nil {
+		return err
+	}
+	d.Routes(h.Mux)
 	return nil
+}
+
+// Privacy is the k-anonymity rule every figure the hub shows follows.
+func (h *Hub) Privacy() aggregates.Privacy {
+	return aggregates.Privacy{K: h.Cfg.K, Round: h.Cfg.Round}
 }

@@ -1,0 +1,330 @@
+// Package dashboard is the hub's IT dashboard: server-rendered pages (sign
+// in, overview, service, organisation, cross-organisation matrix, review
+// queue, filtering contacts, audit log) with CSV and JSON export of every
+// table, and GET /api/v1/aggregates. Every count comes from the aggregates
+// package, which applies k-anonymity before anything reaches a page.
+//
+// Security model: local accounts (argon2id), server-side sessions whose
+// ids are stored hashed, a synchronizer CSRF token per session checked on
+// every POST, sign-in throttling by account name and globally (never by
+// client address), a strict Content-Security-Policy (no inline script or
+// style), and a role check on the server for every route.
+package dashboard
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/detour-project/detour/server/aggregates"
+	"github.com/detour-project/detour/server/catalog"
+	"github.com/detour-project/detour/server/store"
+	"github.com/detour-project/detour/shared/whitelist"
+)
+
+//go:embed assets
+var assetFS embed.FS
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Options configure a Dashboard.
+type Options struct {
+	DB *store.DB
+	// Catalog returns the hub's catalog; nil until the whitelist domain is
+	// set up (pages then show no policies and decisions are refused).
+	Catalog func() catalog.Service
+	Privacy aggregates.Privacy
+	Log     *slog.Logger
+	// Secure marks cookies Secure even for plain-HTTP requests: the hub is
+	// behind a TLS-terminating proxy. Requests with r.TLS set always are.
+	Secure bool
+	// Now is the clock (tests move it); time.Now when nil.
+	Now func() time.Time
+}
+
+// Dashboard serves the IT dashboard.
+type Dashboard struct {
+	opt      Options
+	tmpl     *template.Template
+	throttle *throttle
+	assets   fs.FS
+}
+
+// New migrates the dashboard's tables and parses its templates.
+func New(ctx context.Context, opt Options) (*Dashboard, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Catalog == nil {
+		opt.Catalog = func() catalog.Service { return nil }
+	}
+	if err := opt.DB.Migrate(ctx, "dashboard", Migrations); err != nil {
+		return nil, err
+	}
+	tmpl, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: templates: %w", err)
+	}
+	sub, _ := fs.Sub(assetFS, "assets")
+	return &Dashboard{opt: opt, tmpl: tmpl, throttle: newThrottle(), assets: sub}, nil
+}
+
+// Routes adds the dashboard's routes to mux. Every page route names the
+// check it needs; none is reachable without one.
+func (d *Dashboard) Routes(mux *http.ServeMux) {
+	page := func(pattern string, check func(*User, *http.Request) bool, h func(http.ResponseWriter, *http.Request, *session)) {
+		mux.Handle(pattern, d.headers(d.signedIn(check, h)))
+	}
+	mux.Handle("GET /assets/", d.headers(http.StripPrefix("/assets/", http.FileServerFS(d.assets))))
+	mux.Handle("GET /sign-in", d.headers(http.HandlerFunc(d.signInForm)))
+	mux.Handle("POST /sign-in", d.headers(http.HandlerFunc(d.signIn)))
+	page("POST /sign-out", anyone, d.signOut)
+	page("GET /account/password", anyone, d.passwordForm)
+	page("POST /account/password", anyone, d.changePassword)
+	page("GET /{$}", anyone, d.overview)
+	page("GET /services/{id}", anyone, d.servicePage)
+	page("GET /orgs", anyone, d.orgsPage)
+	page("GET /orgs/{id}", orgReader, d.orgPage)
+	page("GET /matrix", anyone, d.matrixPage)
+	page("GET /review", anyone, d.reviewQueue)
+	page("GET /review/{org}/{service}", orgReader, d.reviewItem)
+	page("POST /review/{org}/{service}", orgDecider, d.reviewDecide)
+	page("POST /review/{org}/{service}/comments", orgDecider, d.reviewComment)
+	page("GET /contacts", sectorOnly, d.contactsPage)
+	page("POST /contacts", sectorOnly, d.contactSave)
+	page("GET /contacts/{id}", sectorOnly, d.contactEdit)
+	page("POST /contacts/{id}", sectorOnly, d.contactSave)
+	page("GET /audit", anyone, d.auditPage)
+	mux.Handle("GET /api/v1/aggregates", http.HandlerFunc(d.apiAggregates))
+}
+
+// Role checks, each given the signed-in user and the request.
+func anyone(*User, *http.Request) bool         { return true }
+func sectorOnly(u *User, _ *http.Request) bool { return u.Role == RoleSectorAdmin }
+func orgReader(u *User, r *http.Request) bool  { return u.CanSeeOrg(pathOrg(r)) }
+func orgDecider(u *User, r *http.Request) bool { return u.CanDecide(pathOrg(r)) }
+func pathOrg(r *http.Request) string {
+	if o := r.PathValue("org"); o != "" {
+		return o
+	}
+	return r.PathValue("id")
+}
+
+// csp allows only the hub's own files: no inline script or style anywhere,
+// so an injected string can never run.
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+
+func (d *Dashboard) secure(r *http.Request) bool { return r.TLS != nil || d.opt.Secure }
+
+// headers sets the security headers every dashboard response carries.
+func (d *Dashboard) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+		if d.secure(r) {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		if l := r.URL.Query().Get("lang"); valid(l) {
+			d.setCookie(w, r, langCookie, l, 365*24*time.Hour, http.SameSiteLaxMode)
+		}
+		if !strings.HasPrefix(r.URL.Path, "/assets/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+const (
+	sessionCookie = "detour_session"
+	preCSRFCookie = "detour_signin"
+	langCookie    = "detour_lang"
+)
+
+// signedIn loads the session, sends the signed-out to the sign-in page,
+// refuses a user the check does not allow (403), checks the CSRF token of
+// every POST, and keeps a user with a one-time password on the page that
+// changes it.
+func (d *Dashboard) signedIn(check func(*User, *http.Request) bool, h func(http.ResponseWriter, *http.Request, *session)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var id string
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			id = c.Value
+		}
+		s, err := loadSession(r.Context(), d.opt.DB, id)
+		if err != nil {
+			if !errors.Is(err, errNoUser) {
+				d.fail(w, r, nil, err)
+				return
+			}
+			if r.Method == http.MethodPost {
+				d.status(w, r, nil, http.StatusForbidden, "error.signed_out")
+				return
+			}
+			http.Redirect(w, r, "/sign-in", http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if err := r.ParseForm(); err != nil {
+				d.status(w, r, s, http.StatusBadRequest, "error.bad_form")
+				return
+			}
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+				d.status(w, r, s, http.StatusForbidden, "error.csrf")
+				return
+			}
+		}
+		if s.user.MustChange && r.URL.Path != "/account/password" && r.URL.Path != "/sign-out" {
+			http.Redirect(w, r, "/account/password", http.StatusSeeOther)
+			return
+		}
+		if !check(s.user, r) {
+			d.status(w, r, s, http.StatusForbidden, "error.forbidden")
+			return
+		}
+		h(w, r, s)
+	})
+}
+
+func (d *Dashboard) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration, same http.SameSite) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: d.secure(r),
+		SameSite: same, MaxAge: int(maxAge / time.Second)})
+}
+
+func (d *Dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
+	d.renderSignIn(w, r, http.StatusOK, "")
+}
+
+func (d *Dashboard) renderSignIn(w http.ResponseWriter, r *http.Request, code int, errKey string) {
+	// Before there is a session, the sign-in form is protected by a
+	// double-submit token: a random cookie that the form must echo.
+	tok := randomToken(32)
+	d.setCookie(w, r, preCSRFCookie, tok, time.Hour, http.SameSiteStrictMode)
+	p := d.newPage(r, nil, "signin.title")
+	p.CSRF = tok
+	p.Error = errKey
+	p.Email = r.PostFormValue("email")
+	d.render(w, r, code, "signin", p)
+}
+
+func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		d.status(w, r, nil, http.StatusBadRequest, "error.bad_form")
+		return
+	}
+	c, err := r.Cookie(preCSRFCookie)
+	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
+		d.status(w, r, nil, http.StatusForbidden, "error.csrf")
+		return
+	}
+	email := normEmail(r.PostFormValue("email"))
+	if !d.throttle.allow(email) {
+		d.renderSignIn(w, r, http.StatusTooManyRequests, "signin.throttled")
+		return
+	}
+	u, err := authenticate(r.Context(), d.opt.DB, email, r.PostFormValue("password"))
+	if errors.Is(err, errNoUser) {
+		d.renderSignIn(w, r, http.StatusUnauthorized, "signin.wrong")
+		return
+	}
+	if err != nil {
+		d.fail(w, r, nil, err)
+		return
+	}
+	d.throttle.success(email)
+	id, err := newSession(r.Context(), d.opt.DB, u.Email)
+	if err != nil {
+		d.fail(w, r, nil, err)
+		return
+	}
+	d.setCookie(w, r, sessionCookie, id, sessionTTL, http.SameSiteLaxMode)
+	d.setCookie(w, r, preCSRFCookie, "", -1, http.SameSiteStrictMode)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (d *Dashboard) signOut(w http.ResponseWriter, r *http.Request, s *session) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		d.opt.DB.ExecContext(r.Context(), `DELETE FROM dash_sessions WHERE id_hash = ?`, sha(c.Value))
+	}
+	d.setCookie(w, r, sessionCookie, "", -1, http.SameSiteLaxMode)
+	http.Redirect(w, r, "/sign-in", http.StatusSeeOther)
+}
+
+func (d *Dashboard) passwordForm(w http.ResponseWriter, r *http.Request, s *session) {
+	p := d.newPage(r, s, "password.title")
+	d.render(w, r, http.StatusOK, "password", p)
+}
+
+// MinPassword is the shortest password a person may choose.
+const MinPassword = 12
+
+func (d *Dashboard) changePassword(w http.ResponseWriter, r *http.Request, s *session) {
+	p := d.newPage(r, s, "password.title")
+	cur, nw, again := r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("confirm")
+	switch {
+	case !d.throttle.allow(s.user.Email):
+		p.Error = "signin.throttled"
+	case func() bool { _, err := authenticate(r.Context(), d.opt.DB, s.user.Email, cur); return err != nil }():
+		p.Error = "password.wrong_current"
+	case len([]rune(nw)) < MinPassword:
+		p.Error = "password.too_short"
+	case nw != again:
+		p.Error = "password.mismatch"
+	case nw == cur:
+		p.Error = "password.same"
+	}
+	if p.Error != "" {
+		d.render(w, r, http.StatusBadRequest, "password", p)
+		return
+	}
+	if err := setPassword(r.Context(), d.opt.DB, s.user.Email, nw); err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
+	// A new password ends every other session of the account.
+	c, _ := r.Cookie(sessionCookie)
+	d.opt.DB.ExecContext(r.Context(), `DELETE FROM dash_sessions WHERE email = ? AND id_hash <> ?`, s.user.Email, sha(c.Value))
+	d.audit(r.Context(), s.user.Email, s.user.Org, "password-changed", s.user.Email, "")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// doc is the latest whitelist, or an empty one before the catalog exists.
+func (d *Dashboard) doc() *whitelist.Document {
+	if c := d.opt.Catalog(); c != nil {
+		if doc := c.Document(); doc != nil {
+			return doc
+		}
+	}
+	return &whitelist.Document{}
+}
+
+func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	d.opt.Log.Error("dashboard", "route", r.URL.Path, "err", err)
+	d.status(w, r, s, http.StatusInternalServerError, "error.internal")
+}
+
+func (d *Dashboard) status(w http.ResponseWriter, r *http.Request, s *session, code int, key string) {
+	p := d.newPage(r, s, "error.title")
+	p.Error = key
+	d.render(w, r, code, "error", p)
+}

@@ -1,0 +1,69 @@
+package dashboard
+
+import "github.com/detour-project/detour/server/store"
+
+// Migrations are the dashboard's tables. Times are RFC 3339 UTC text so the
+// same SQL runs on SQLite and PostgreSQL. Secrets (passwords, session ids,
+// API tokens) are stored only as hashes.
+var Migrations = []store.Step{{
+	Version: 1,
+	SQL: `CREATE TABLE dash_users (
+		email        TEXT PRIMARY KEY,
+		role         TEXT NOT NULL,
+		org          TEXT NOT NULL DEFAULT '',
+		pw_hash      TEXT NOT NULL,
+		must_change  INTEGER NOT NULL DEFAULT 1,
+		created_at   TEXT NOT NULL
+	);
+	CREATE TABLE dash_sessions (
+		id_hash    TEXT PRIMARY KEY,
+		email      TEXT NOT NULL,
+		csrf       TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		expires_at TEXT NOT NULL
+	);
+	CREATE INDEX dash_sessions_email ON dash_sessions (email);
+	CREATE TABLE dash_api_tokens (
+		token_hash TEXT PRIMARY KEY,
+		email      TEXT NOT NULL,
+		label      TEXT NOT NULL,
+		created_at TEXT NOT NULL
+	);
+	CREATE TABLE dash_review_items (
+		org         TEXT NOT NULL,
+		service     TEXT NOT NULL,
+		status      TEXT NOT NULL,
+		alternative TEXT NOT NULL DEFAULT '',
+		updated_at  TEXT NOT NULL,
+		updated_by  TEXT NOT NULL,
+		PRIMARY KEY (org, service)
+	);
+	CREATE TABLE dash_review_comments (
+		id         TEXT PRIMARY KEY,
+		org        TEXT NOT NULL,
+		service    TEXT NOT NULL,
+		author     TEXT NOT NULL,
+		body       TEXT NOT NULL,
+		created_at TEXT NOT NULL
+	);
+	CREATE INDEX dash_review_comments_item ON dash_review_comments (org, service, created_at);
+	CREATE TABLE dash_contacts (
+		id         TEXT PRIMARY KEY,
+		org        TEXT NOT NULL,
+		name       TEXT NOT NULL,
+		role       TEXT NOT NULL,
+		email      TEXT NOT NULL,
+		phone      TEXT NOT NULL,
+		updated_at TEXT NOT NULL
+	);
+	CREATE TABLE dash_audit_log (
+		id      TEXT PRIMARY KEY,
+		at      TEXT NOT NULL,
+		actor   TEXT NOT NULL,
+		org     TEXT NOT NULL,
+		action  TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		detail  TEXT NOT NULL
+	);
+	CREATE INDEX dash_audit_log_at ON dash_audit_log (at);`,
+}}
