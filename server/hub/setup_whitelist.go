@@ -1,10 +1,137 @@
 package hub
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
 
-// setupWhitelist sets up the whitelist domain: its migrations, its service on the
-// Hub, and its routes on h.Mux.
+	"github.com/detour-project/detour/server/catalog"
+	"github.com/detour-project/detour/server/push"
+	"github.com/detour-project/detour/server/signing"
+	catalogdata "github.com/detour-project/detour/shared/catalog"
+	"github.com/detour-project/detour/shared/whitelist"
+)
+
+// pollInterval is how often a hub looks for versions written by another
+// process (an admin command, another hub on the same PostgreSQL) and for a
+// rotated or retired signing key: one indexed MAX(version) query and a
+// read of a small folder, so a short interval costs little and keeps the
+// "change to helper within 2 seconds" promise.
+const pollInterval = 300 * time.Millisecond
+
+// setupWhitelist opens the catalog (seeding an empty one from
+// shared/catalog), the signing keys in DATA/keys, and the publisher that
+// signs each new version and pushes it to connected helpers; it registers
+// GET /api/v1/whitelist, /api/v1/whitelist/ws and /api/v1/keys.
+//
+// DETOUR_WHITELIST_TTL overrides how long a version is valid (a Go
+// duration, default 168h); a fresh version is issued when the latest is
+// within 2 days (or half the TTL, if shorter) of expiring.
 func (h *Hub) setupWhitelist(ctx context.Context) error {
-	_ = ctx
+	log := h.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts := catalog.Options{Log: log}
+	if v := os.Getenv("DETOUR_WHITELIST_TTL"); v != "" {
+		ttl, err := time.ParseDuration(v)
+		if err != nil || ttl <= 0 {
+			return fmt.Errorf("hub: DETOUR_WHITELIST_TTL=%q: want a positive duration such as 168h", v)
+		}
+		opts.TTL = ttl
+	}
+	seed, err := SeedCatalog()
+	if err != nil {
+		return err
+	}
+	opts.Seed = seed
+	if h.Cfg.Examples {
+		if opts.Examples, err = ExampleCatalog(); err != nil {
+			return err
+		}
+	}
+	keys, err := h.WhitelistKeys()
+	if err != nil {
+		return err
+	}
+	cat, err := catalog.Open(ctx, h.DB, opts)
+	if err != nil {
+		return err
+	}
+	h.Catalog = cat
+
+	pub := &whitelistPublisher{
+		cat:  cat,
+		keys: keys,
+		push: push.New(push.Options{}),
+		log:  log,
+	}
+	if err := pub.publish(cat.Document()); err != nil {
+		return err
+	}
+	cat.OnPublish(func(d *whitelist.Document) {
+		if err := pub.publish(d); err != nil {
+			log.Error("whitelist: publish", "version", d.Version, "err", err)
+		}
+	})
+
+	bg, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		cat.Run(bg, pollInterval)
+	}()
+	go func() {
+		defer wg.Done()
+		pub.watchKeys(bg, pollInterval)
+	}()
+	h.OnClose(func() {
+		cancel()
+		wg.Wait()
+		pub.push.Close()
+	})
+	h.whitelistRoutes(pub)
 	return nil
+}
+
+// WhitelistKeys opens the hub's signing key folder, DATA/keys, making the
+// first key if there is none.
+func (h *Hub) WhitelistKeys() (*signing.Keyring, error) {
+	return signing.Open(filepath.Join(h.Cfg.DataDir, "keys"))
+}
+
+// CatalogStore is the hub's catalog with its full surface (import, export,
+// organisations), for admin commands.
+func (h *Hub) CatalogStore() (*catalog.Catalog, error) {
+	c, ok := h.Catalog.(*catalog.Catalog)
+	if !ok {
+		return nil, errors.New("hub: the catalog is not set up")
+	}
+	return c, nil
+}
+
+// SeedCatalog is the real services catalog from shared/catalog, imported
+// into an empty catalog on first start.
+func SeedCatalog() (*catalog.Bundle, error) {
+	cats, svcs, err := catalogdata.Services()
+	if err != nil {
+		return nil, fmt.Errorf("hub: seed catalog: %w", err)
+	}
+	return &catalog.Bundle{Categories: cats, Services: svcs}, nil
+}
+
+// ExampleCatalog is the fictional example organisations and their
+// policies, for demos and `admin catalog import --examples`.
+func ExampleCatalog() (*catalog.Bundle, error) {
+	orgs, pols, err := catalogdata.Examples()
+	if err != nil {
+		return nil, fmt.Errorf("hub: example organisations: %w", err)
+	}
+	return &catalog.Bundle{Organisations: orgs, Policies: pols}, nil
 }
