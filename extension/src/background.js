@@ -56,6 +56,15 @@ async function saveBlock(rec) {
 async function getBlock(id) { return (await recent()).find((x) => x.id === id) ?? null; }
 
 // ---- detection -------------------------------------------------------------
+// The last decisions (host and verdict only), for the popup's diagnostics and
+// the browser tests (read from the service worker as globalThis.detourDebug).
+const decisions = [];
+function decided(d) {
+  decisions.push({ at: Date.now(), ...d });
+  if (decisions.length > 20) decisions.shift();
+}
+globalThis.detourDebug = { decisions, helper: () => helper.state() };
+
 const inflight = new Map(); // tabId → {host, at}
 const signals = new Map(); // tabId → {status, headers, redirectHost} of the current main-frame request
 
@@ -71,7 +80,7 @@ async function handleSignal(tabId, url, sig) {
   const o = catalogURL(url);
   if (!o) return;
   const cand = browserCandidate(sig);
-  if (cand.ignore) return;
+  if (cand.ignore) { decided({ host: o.host, prompt: false, method: 'unknown', ignored: cand.ignore }); return; }
   const last = inflight.get(tabId);
   if (last && last.host === o.host && Date.now() - last.at < 3000) return;
   inflight.set(tabId, { host: o.host, at: Date.now() });
@@ -88,8 +97,10 @@ async function handleSignal(tabId, url, sig) {
     helperNote = e instanceof HelperError ? e.code : 1;
   }
   const v = combine(cand, diag);
-  if (!v.blocked) return;
   const st = await currentSettings();
+  decided({ host: o.host, prompt: v.prompt && !isPaused(st), blocked: v.blocked, method: v.method, vendor: v.vendor,
+    source: v.source, browserMethod: cand.method, helperMethod: diag?.method ?? null, helperError: helperNote });
+  if (!v.blocked) return;
   const rec = {
     id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
     time: Date.now(),

@@ -19,7 +19,7 @@ export const CODE_TIMEOUT = 11;
 
 export class Helper {
   constructor({ connect, browser = 'chrome', timeoutMs = 10000, helloTimeoutMs = 5000,
-    backoffMs = 1000, maxBackoffMs = 60000, setTimer = setTimeout, clearTimer = clearTimeout } = {}) {
+    backoffMs = 1000, maxBackoffMs = 60000, setTimer = (f, ms) => setTimeout(f, ms), clearTimer = (t) => clearTimeout(t) } = {}) {
     this.connectFn = connect;
     this.browser = browser;
     this.timeoutMs = timeoutMs;

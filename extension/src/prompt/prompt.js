@@ -75,7 +75,7 @@ async function main() {
   }
   if (sug?.source === 'snapshot') {
     $('alt-source').hidden = false;
-    $('alt-source').textContent = t('snapshotNote', [sug.built_at ? sug.built_at.slice(0, 10) : '?']);
+    $('alt-source').textContent = t(sug.helperError === -1 ? 'snapshotNote' : 'snapshotNoteNoList', [sug.built_at ? sug.built_at.slice(0, 10) : '?']);
   } else if (sug?.stale) {
     $('alt-source').hidden = false;
     $('alt-source').textContent = t('staleNote');

@@ -1,0 +1,171 @@
+// The real extension in Debian Chromium with the real native host (relay and
+// agent): the helper connects; a filter's block page on a catalog host ends on
+// the prompt with an alternative; a site that is merely down does not; the
+// prompt and popup pass axe-core in English and Welsh; without the helper the
+// extension degrades (snapshot suggestions, reporting visibly unavailable).
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchChromium, makeTLS, startSite, closedPort, serveBlockPage, screenshot, axe, waitFor, sleep, CHROME_ID } from './lib/harness.mjs';
+
+const PROMPT = `chrome-extension://${CHROME_ID}/src/prompt/prompt.html`;
+const SECRET_PATH = '/document/d/SECRET-DOC-ID/edit?usp=sharing';
+
+async function gotoQuiet(page, url) {
+  // The extension may replace the navigation with its prompt: that is not an error here.
+  await page.goto(url, { waitUntil: 'commit', timeout: 15000 }).catch(() => {});
+}
+
+async function promptPage(page) {
+  await page.waitForURL((u) => u.href.startsWith(PROMPT), { timeout: 20000 });
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 15000 });
+  return page;
+}
+
+describe('with the helper', () => {
+  let b, tls, block, down, refused;
+  before(async () => {
+    tls = makeTLS(['docs.google.com', 'zoom.us', 'trello.com']);
+    block = await startSite(serveBlockPage('squid'), { tls });
+    down = await startSite((req, res) => { res.writeHead(503, { 'Content-Type': 'text/html' }); res.end('<title>Service Unavailable</title><h1 id="own-503">We are down for maintenance</h1>'); }, { tls });
+    refused = await closedPort();
+    b = await launchChromium({
+      hostRules: [`MAP docs.google.com 127.0.0.1:${block.port}`, `MAP zoom.us 127.0.0.1:${down.port}`, `MAP trello.com 127.0.0.1:${refused}`],
+      extraArgs: [`--ignore-certificate-errors-spki-list=${tls.spki}`],
+      env: {
+        DETOUR_PROBE_CONNECT_TO: `docs.google.com:443:127.0.0.1:${block.port},zoom.us:443:127.0.0.1:${down.port},trello.com:443:127.0.0.1:${refused}`,
+        DETOUR_PROBE_CA_FILE: tls.caFile,
+      },
+    });
+  });
+  after(async () => {
+    await b?.close();
+    await block?.close();
+    await down?.close();
+  });
+
+  test('the popup reports a connected helper through relay and agent', async () => {
+    const p = await b.openPopup();
+    await p.waitForSelector('#helper-state[data-connected="true"]', { timeout: 20000 });
+    const st = await b.helperState();
+    assert.equal(st.connected, true);
+    assert.equal(st.hello.protocol, 1);
+    assert.equal(await p.textContent('#helper-version'), st.hello.version);
+    assert.match(await p.textContent('#helper-state'), /^Connected$/);
+    await screenshot(p, 'popup-connected-en');
+    await p.close();
+  });
+
+  test('a filter block page on a catalog host ends on the prompt with an alternative', async () => {
+    const page = await b.context.newPage();
+    await gotoQuiet(page, `https://docs.google.com${SECRET_PATH}`);
+    await promptPage(page);
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('host'), 'docs.google.com');
+    assert.ok(['http-blockpage', 'http-status'].includes(url.searchParams.get('method')), url.href);
+    assert.ok(!page.url().includes('SECRET'), 'the prompt URL carries no path');
+    assert.match(await page.textContent('h1'), /Google Docs.* is blocked/);
+    const alts = await page.$$eval('#alternatives li', (els) => els.map((e) => ({ id: e.dataset.service, href: e.querySelector('a').href, text: e.textContent })));
+    assert.ok(alts.length >= 1, 'at least one alternative');
+    const source = await page.getAttribute('body', 'data-suggest-source');
+    const caps = (await b.helperState()).hello.capabilities;
+    if (caps.includes('suggest')) {
+      assert.equal(source, 'helper');
+    } else {
+      // The helper cannot suggest yet: the bundled snapshot answers, marked as possibly out of date.
+      assert.equal(source, 'snapshot');
+      assert.match(await page.textContent('#alt-source'), /not available yet.*may be out of date/);
+      for (const a of alts) assert.match(a.href, /^https:\/\//);
+      assert.ok(alts.every((a) => a.id !== 'google-docs'), 'the blocked service is not its own alternative');
+    }
+    // Technical details name the evidence.
+    await page.click('#details summary');
+    assert.match(await page.textContent('#evidence'), /403/);
+    // Reporting: available only when the helper can report and the device is enrolled; never faked.
+    const st = await b.helperState();
+    const reportDisabled = await page.isDisabled('#report');
+    assert.equal(reportDisabled, !(caps.includes('report') && st.hello.enrolled));
+    if (reportDisabled) assert.ok((await page.textContent('#report-unavailable')).length > 20);
+    await screenshot(page, 'prompt-blockpage-en');
+    // Nothing stored holds the path.
+    const stored = await b.serviceWorker.evaluate(async () => JSON.stringify([await chrome.storage.session.get(null), await chrome.storage.local.get(null)]));
+    assert.ok(!stored.includes('SECRET') && !stored.includes('usp='), stored);
+    assert.match(stored, /docs\.google\.com/);
+    // The popup lists the block.
+    const p = await b.openPopup();
+    assert.ok(await p.$('#recent li[data-host="docs.google.com"]'));
+    await screenshot(p, 'popup-recent-en');
+    await p.close();
+    await page.close();
+  });
+
+  test('a site that answers 503 itself does not show the prompt', async () => {
+    const page = await b.context.newPage();
+    await page.goto('https://zoom.us/j/123456', { waitUntil: 'load' });
+    await sleep(1500);
+    assert.ok(page.url().startsWith('https://zoom.us/'), page.url());
+    assert.equal(await page.textContent('#own-503'), 'We are down for maintenance');
+    assert.ok(!(await b.decisions()).some((d) => d.host === 'zoom.us' && d.prompt));
+    await page.close();
+  });
+
+  test('a site that refuses connections is not called a block', async () => {
+    const page = await b.context.newPage();
+    await gotoQuiet(page, 'https://trello.com/b/board');
+    const d = await waitFor(async () => (await b.decisions()).find((x) => x.host === 'trello.com'), { timeout: 15000, what: 'a decision for trello.com' });
+    assert.equal(d.prompt, false, JSON.stringify(d));
+    await sleep(300);
+    assert.ok(!page.url().startsWith(PROMPT), page.url());
+    await page.close();
+  });
+
+  for (const lang of ['en', 'cy']) {
+    test(`axe-core: prompt and popup have no violations (${lang})`, async () => {
+      const page = await b.context.newPage();
+      const rec = (await b.serviceWorker.evaluate(async () => (await chrome.storage.session.get('recent')).recent))[0];
+      assert.ok(rec, 'a recorded block');
+      await page.goto(`${PROMPT}?id=${rec.id}&host=${rec.host}&method=${rec.method}&lang=${lang}`);
+      await page.waitForSelector('body[data-ready="true"]');
+      assert.equal(await page.getAttribute('html', 'lang'), lang);
+      if (lang === 'cy') assert.match(await page.textContent('h1'), /wedi'i rwystro/);
+      await page.click('#details summary');
+      const v1 = await axe(page);
+      assert.deepEqual(v1, [], `prompt (${lang}): ${JSON.stringify(v1, null, 1)}`);
+      await screenshot(page, `prompt-${lang}`);
+      const p = await b.openPopup(`?lang=${lang}`);
+      const v2 = await axe(p);
+      assert.deepEqual(v2, [], `popup (${lang}): ${JSON.stringify(v2, null, 1)}`);
+      await screenshot(p, `popup-${lang}`);
+      await p.close();
+      await page.close();
+    });
+  }
+});
+
+describe('without the helper (degraded mode)', () => {
+  let b, tls, block;
+  before(async () => {
+    tls = makeTLS(['docs.google.com']);
+    block = await startSite(serveBlockPage('squid'), { tls });
+    b = await launchChromium({ helper: false, hostRules: [`MAP docs.google.com 127.0.0.1:${block.port}`], extraArgs: [`--ignore-certificate-errors-spki-list=${tls.spki}`] });
+  });
+  after(async () => { await b?.close(); await block?.close(); });
+
+  test('detects from browser signals, suggests from the snapshot, reporting says it needs the helper', async () => {
+    const p = await b.openPopup();
+    await p.waitForSelector('#helper-state[data-connected="false"]');
+    assert.match(await p.textContent('#helper-state'), /Not connected/);
+    await p.close();
+    const page = await b.context.newPage();
+    await gotoQuiet(page, `https://docs.google.com${SECRET_PATH}`);
+    await promptPage(page);
+    assert.equal(await page.getAttribute('body', 'data-suggest-source'), 'snapshot');
+    assert.ok((await page.$$('#alternatives li')).length >= 1);
+    assert.equal(await page.isDisabled('#report'), true);
+    assert.match(await page.textContent('#report-unavailable'), /needs the Detour helper/);
+    assert.match(await page.textContent('#alt-source'), /helper is not available.*may be out of date/);
+    assert.equal(await page.getAttribute('body', 'data-method'), 'http-blockpage', 'the Squid header names the filter');
+    assert.match(await page.textContent('#vendor'), /squid/);
+    await screenshot(page, 'prompt-degraded-en');
+    await page.close();
+  });
+});
