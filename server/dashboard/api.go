@@ -25,6 +25,7 @@ func (d *Dashboard) apiAggregates(w http.ResponseWriter, r *http.Request) {
 	}
 	var u *User
 	var err error
+	mustChange := false
 	if a := r.Header.Get("Authorization"); a != "" {
 		tok, ok := strings.CutPrefix(a, "Bearer ")
 		if !ok {
@@ -38,10 +39,11 @@ func (d *Dashboard) apiAggregates(w http.ResponseWriter, r *http.Request) {
 		if cerr != nil {
 			err = errNoUser
 		} else if s, err = loadSession(r.Context(), d.opt.DB, c.Value); err == nil {
-			u = s.user
+			// A browser still on its one-time password reads nothing.
+			u, mustChange = s.user, s.user.MustChange
 		}
 	}
-	if errors.Is(err, errNoUser) || (u != nil && u.MustChange) {
+	if errors.Is(err, errNoUser) || mustChange {
 		h.Set("WWW-Authenticate", `Bearer realm="detour"`)
 		fail(http.StatusUnauthorized, "sign in or send an API token")
 		return
