@@ -1,10 +1,204 @@
 package agent
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
 
-// setupReports wires the reports subsystem into the agent: its message handlers,
-// its status section and its background work, which stops when ctx ends.
+	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/helper/reports"
+	fingerprintdata "github.com/detour-project/detour/shared/fingerprints"
+	"github.com/detour-project/detour/shared/method"
+	"github.com/detour-project/detour/shared/version"
+)
+
+// ReportDelayEnv sets the random delay before a report is sent: "MIN-MAX"
+// as Go durations ("30s-10m", the default) or "0" to send at once (tests,
+// demos). The stash refill waits up to three times MAX.
+const ReportDelayEnv = "DETOUR_REPORT_DELAY"
+
+// setupReports wires the reports subsystem into the agent: the `report` and
+// `enrol` handlers, the "reports" and "enrolled" status sections, the
+// service-approved watch on the whitelist, and the sender, which stops when
+// ctx ends.
 func setupReports(ctx context.Context, env *Env) error {
-	_, _ = ctx, env
+	opts := reports.Options{
+		Dirs: env.Dirs, Config: env.Config, Secrets: env.Secrets,
+		Log: env.Log.With("subsystem", "reports"), Publish: env.Reg.Publish,
+	}
+	if v := os.Getenv(ReportDelayEnv); v != "" {
+		lo, hi, err := parseDelay(v)
+		if err != nil {
+			return err
+		}
+		opts.MinDelay, opts.MaxDelay = lo, hi
+		opts.RefillDelay = max(3*hi, 10*time.Millisecond)
+		if hi == 0 {
+			opts.MinDelay, opts.MaxDelay = time.Nanosecond, time.Nanosecond
+			opts.Backoff = 200 * time.Millisecond
+		}
+	}
+	rep, err := reports.New(opts)
+	if err != nil {
+		return err
+	}
+	env.Reg.Status(SectionReports, func() any { return rep.Status() })
+	env.Reg.Status(SectionEnrolled, func() any { return rep.Enrolled() })
+	if env.Whitelist != nil {
+		env.Whitelist.OnUpdate(rep.OnWhitelist)
+	}
+	env.Reg.Handle("report", func(ctx context.Context, req protocol.Request) (any, error) {
+		return handleReport(ctx, env, rep, req)
+	})
+	env.Reg.Handle("enrol", func(ctx context.Context, req protocol.Request) (any, error) {
+		var p struct {
+			Hub  string `json:"hub"`
+			Code string `json:"code"`
+		}
+		if err := req.Decode(&p); err != nil {
+			return nil, err
+		}
+		if p.Hub == "" || p.Code == "" {
+			return nil, protocol.Errorf(protocol.CodeInvalidParams, "enrol: hub and code are required")
+		}
+		e, err := rep.Enrol(ctx, p.Hub, p.Code)
+		if err != nil {
+			return nil, protocol.Errorf(protocol.CodeHubUnreachable, "%v", err)
+		}
+		if env.Whitelist != nil {
+			go env.Whitelist.Sync(context.WithoutCancel(ctx)) // newly pinned keys: fetch now
+		}
+		return e, nil
+	})
+	go rep.Run(ctx)
 	return nil
+}
+
+func parseDelay(v string) (time.Duration, time.Duration, error) {
+	if v == "0" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(v, "-")
+	lo, err1 := time.ParseDuration(a)
+	hi, err2 := time.ParseDuration(b)
+	if !ok || err1 != nil || err2 != nil || lo < 0 || hi < lo {
+		return 0, 0, fmt.Errorf("agent: %s=%q: want MIN-MAX durations (e.g. 30s-10m) or 0", ReportDelayEnv, v)
+	}
+	return lo, hi, nil
+}
+
+// reportParams is the `report` request. Now (an addition to PROTOCOL.md)
+// skips the random delay and sends before answering when the hub is there.
+type reportParams struct {
+	Host   string `json:"host"`
+	Need   string `json:"need"`
+	Method string `json:"method,omitempty"`
+	Vendor string `json:"vendor,omitempty"`
+	Now    bool   `json:"now,omitempty"`
+}
+
+var hostRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+
+// handleReport builds a report of exactly the eight fields from a catalog
+// host, diagnosing first when no method is given, and queues it durably
+// before answering.
+func handleReport(ctx context.Context, env *Env, rep *reports.Reporter, req protocol.Request) (any, error) {
+	var p reportParams
+	if err := req.Decode(&p); err != nil {
+		return nil, err
+	}
+	host := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(p.Host)), ".")
+	if !hostRe.MatchString(host) {
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "report: host must be a host name such as docs.google.com, not a URL")
+	}
+	if !method.ValidNeed(p.Need) {
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "report: need must be one of %s", strings.Join(method.Needs, ", "))
+	}
+	if !rep.Enrolled() {
+		return nil, protocol.Errorf(protocol.CodeNotEnrolled, "reporting needs enrolment first: detour enrol --hub URL --code CODE")
+	}
+	if env.Whitelist == nil || env.Whitelist.Current() == nil {
+		return nil, protocol.Errorf(protocol.CodeNotInCatalog, "no whitelist yet, so %s cannot be matched to a catalog service", host)
+	}
+	doc := env.Whitelist.Current()
+	svc := doc.ServiceForHost(host)
+	if svc == nil {
+		return nil, protocol.Errorf(protocol.CodeNotInCatalog, "%s is not a catalog service", host)
+	}
+	// Report the catalog host, never the subdomain the person was on (it
+	// may name a tenant).
+	catalogHost := ""
+	for _, h := range svc.Hosts {
+		h = strings.ToLower(h)
+		if host == h || strings.HasSuffix(host, "."+h) {
+			if len(h) > len(catalogHost) {
+				catalogHost = h
+			}
+		}
+	}
+	if catalogHost == "" {
+		return nil, protocol.Errorf(protocol.CodeNotInCatalog, "%s is not a catalog host", host)
+	}
+	m, vendor := p.Method, p.Vendor
+	if m == "" {
+		m = method.Unknown
+		if env.Diagnose != nil {
+			v, err := env.Diagnose(ctx, "https://"+host+"/")
+			if err == nil {
+				m = v.Method
+				if v.Vendor != nil {
+					vendor = *v.Vendor
+				}
+			} else {
+				env.Log.Warn("report: diagnosis failed; reporting method unknown", "err", err)
+			}
+		}
+	}
+	if !method.Valid(m) {
+		return nil, protocol.Errorf(protocol.CodeInvalidParams, "report: method %q is not a method name", m)
+	}
+	r := reports.Report{
+		Service: svc.ID, Host: catalogHost, Org: env.Config.Get().Org, Method: m, Vendor: vendorID(vendor),
+		Need: p.Need, Hour: time.Now().UTC().Truncate(time.Hour).Format(time.RFC3339), ClientVersion: version.Version,
+	}
+	id, queued, err := rep.Enqueue(r, p.Now)
+	if err != nil {
+		return nil, err
+	}
+	state := "queued"
+	if p.Now {
+		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if rep.SendNow(sctx, id) {
+			state, queued = "sent", rep.Status().Queued
+		}
+	}
+	return protocol.ReportResult{State: state, Queued: queued}, nil
+}
+
+var vendorRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,47}$`)
+
+// vendorID turns what the browser or the probe named into a fingerprint id
+// ("zscaler"), or "" when it is not one: the hub takes ids only.
+func vendorID(v string) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return ""
+	}
+	f, err := fingerprintdata.Load()
+	if err != nil {
+		return ""
+	}
+	for _, fp := range f.Fingerprints {
+		if strings.EqualFold(fp.ID, v) || strings.EqualFold(fp.Vendor, v) || strings.EqualFold(fp.Name, v) {
+			return fp.ID
+		}
+	}
+	if l := strings.ToLower(v); vendorRe.MatchString(l) {
+		return l
+	}
+	return ""
 }

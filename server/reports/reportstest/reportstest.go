@@ -7,8 +7,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -88,6 +90,40 @@ type Hub struct {
 
 	logMu sync.Mutex
 	log   bytes.Buffer
+
+	mu        sync.Mutex
+	intercept func(w http.ResponseWriter, r *http.Request, next http.Handler)
+}
+
+// Intercept routes every request through f (nil: straight to the hub), to
+// take the hub down, slow it or hang it mid-request.
+func (h *Hub) Intercept(f func(w http.ResponseWriter, r *http.Request, next http.Handler)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.intercept = f
+}
+
+// Down makes the hub drop every connection, as a hub that is away would.
+func Down(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+			return
+		}
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+}
+
+// serveKeys stands in for GET /api/v1/keys until the whitelist domain
+// serves it: no whitelist keys, and the issuer keys from h.IssuerKeys.
+func (h *Hub) serveKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := h.IssuerKeys(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"whitelist_keys": []any{}, "issuer_keys": keys})
 }
 
 type lockedWriter struct{ h *Hub }
@@ -119,7 +155,25 @@ func Start(t testing.TB, dsn string) *Hub {
 	}
 	h.Catalog = th.Catalog
 	th.Hub = h
-	srv := httptest.NewUnstartedServer(h.Handler())
+	handler := h.Handler()
+	keysMissing := false
+	if _, p := h.Mux.Handler(httptest.NewRequest("GET", "/api/v1/keys", nil)); p == "" {
+		keysMissing = true
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		th.mu.Lock()
+		icpt := th.intercept
+		th.mu.Unlock()
+		next := handler
+		if keysMissing && r.Method == "GET" && r.URL.Path == "/api/v1/keys" {
+			next = http.HandlerFunc(th.serveKeys)
+		}
+		if icpt != nil {
+			icpt(w, r, next)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
 	srv.Config.ErrorLog = hub.DiscardLogger()
 	srv.Start()
 	th.Server = srv
