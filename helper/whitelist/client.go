@@ -49,6 +49,10 @@ type Options struct {
 	HTTP      *http.Client  // default: a client with a 30 s timeout
 	Interval  time.Duration // default DefaultInterval
 	Now       func() time.Time
+	// Header, if set, adds headers to every request to the hub, HTTP and
+	// WebSocket: the device credential of a hub that does not publish its
+	// members' policies (DESIGN.md, "The hub API").
+	Header func() http.Header
 }
 
 // Client holds the agent's verified copy and keeps it in sync.
@@ -213,7 +217,10 @@ func (c *Client) Accept(env *wl.Envelope, etag, source string) (bool, error) {
 		case doc.Version == cur.Doc.Version && !bytes.Equal(payload, cur.Payload):
 			return false, fmt.Errorf("whitelist from %s refused: %w (version %d)", source, ErrConflict, doc.Version)
 		case doc.Version == cur.Doc.Version:
-			c.refresh(etag)
+			// The same document, perhaps signed again after a key rotation:
+			// keep the newest signatures, so the cache still verifies once
+			// the old key is unpinned.
+			c.refresh(etag, env)
 			return false, nil
 		}
 	}
@@ -233,8 +240,9 @@ func (c *Client) Accept(env *wl.Envelope, etag, source string) (bool, error) {
 	return true, nil
 }
 
-// refresh records that the hub confirmed the copy held is current.
-func (c *Client) refresh(etag string) {
+// refresh records that the hub confirmed the copy held is current; env, if
+// not nil, is that copy's verified envelope as the hub signs it now.
+func (c *Client) refresh(etag string, env *wl.Envelope) {
 	now := c.opt.Now()
 	c.mu.Lock()
 	if c.cur == nil {
@@ -245,6 +253,9 @@ func (c *Client) refresh(etag string) {
 	next.FetchedAt = now
 	if etag != "" {
 		next.ETag = etag
+	}
+	if env != nil {
+		next.Envelope = *env
 	}
 	c.cur, c.lastContact = &next, now
 	c.mu.Unlock()
@@ -288,6 +299,7 @@ func (c *Client) SyncNow(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("whitelist: hub URL %q: %w", st.Hub, err)
 	}
+	c.addHeaders(req.Header)
 	req.Header.Set("Accept", "application/json")
 	// Only send the ETag of a copy that verified: a corrupted cache must be
 	// replaced, not confirmed by a 304.
@@ -307,7 +319,7 @@ func (c *Client) SyncNow(ctx context.Context) (bool, error) {
 			return false, fmt.Errorf("whitelist: hub answered 304 but no copy is held")
 		}
 		c.touch()
-		c.refresh(resp.Header.Get("ETag"))
+		c.refresh(resp.Header.Get("ETag"), nil)
 		return false, nil
 	case http.StatusOK:
 	default:
@@ -329,6 +341,17 @@ func (c *Client) SyncNow(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("whitelist from %s refused: %w: %v", st.Hub, wl.ErrMalformed, err)
 	}
 	return c.Accept(&env, resp.Header.Get("ETag"), st.Hub)
+}
+
+func (c *Client) addHeaders(h http.Header) {
+	if c.opt.Header == nil {
+		return
+	}
+	for k, vs := range c.opt.Header() {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
 }
 
 // Kick tells the background loops that the config may have changed (a hub

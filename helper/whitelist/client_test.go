@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -302,4 +303,53 @@ func TestKeyRotation(t *testing.T) {
 	if oldOnly.Current() != nil {
 		t.Error("cache signed by the new key only was trusted with only the old key pinned")
 	}
+}
+
+// TestResignedSameVersion: after a key rotation the hub signs the same
+// version again with the new key. The helper keeps the newer envelope, so
+// its cache still verifies once only the new key is pinned.
+func TestResignedSameVersion(t *testing.T) {
+	oldKey, newK := newKey(t), newKey(t)
+	hub := newTestHub(t)
+	dir := t.TempDir()
+	c, _ := newClient(t, dir, hub.URL(), oldKey)
+	d := doc(t, 2, time.Now(), time.Hour)
+	hub.set(sign(t, d, oldKey))
+	mustSync(t, c)
+	hub.set(sign(t, d, oldKey, newK))
+	if mustSync(t, c) {
+		t.Error("the same version signed again counted as a change")
+	}
+	restarted, _ := newClient(t, dir, hub.URL(), newK)
+	if version(restarted) != 2 {
+		t.Errorf("cache does not carry the new signature: version %d", version(restarted))
+	}
+}
+
+// TestDeviceCredentialHeader: a hub that requires a device credential gets
+// it on the fetch and on the push connection.
+func TestDeviceCredentialHeader(t *testing.T) {
+	key := newKey(t)
+	hub := newTestHub(t)
+	hub.require = "Device good"
+	hub.set(sign(t, doc(t, 1, time.Now(), time.Hour), key))
+
+	bare, _ := newClient(t, t.TempDir(), hub.URL(), key)
+	if _, err := bare.SyncNow(context.Background()); !errors.Is(err, ErrHubUnreachable) || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("without the credential: %v", err)
+	}
+
+	s := &settings{}
+	s.cfg.Hub, s.cfg.WhitelistKeys = hub.URL(), []wl.PublicKey{pub(key)}
+	c := New(Options{CachePath: filepath.Join(t.TempDir(), CacheName), Settings: s.get,
+		Header: func() http.Header { return http.Header{"Authorization": {"Device good"}} }})
+	ch := updates(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitVersion(t, ch, 1, 5*time.Second)
+	hub.waitConn(t)
+	hub.set(sign(t, doc(t, 2, time.Now(), time.Hour), key))
+	waitVersion(t, ch, 2, time.Second)
 }

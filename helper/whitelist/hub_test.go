@@ -34,6 +34,19 @@ type testHub struct {
 	gets        int
 	notModified int
 	lastINM     string
+	// require, if set, is the Authorization header both routes demand.
+	require string
+}
+
+func (h *testHub) allowed(w http.ResponseWriter, r *http.Request) bool {
+	h.mu.Lock()
+	req := h.require
+	h.mu.Unlock()
+	if req != "" && r.Header.Get("Authorization") != req {
+		http.Error(w, "a device credential is required", http.StatusUnauthorized)
+		return false
+	}
+	return true
 }
 
 func newTestHub(t *testing.T) *testHub {
@@ -56,6 +69,9 @@ func newTestHub(t *testing.T) *testHub {
 func (h *testHub) URL() string { return h.srv.URL }
 
 func (h *testHub) serveWhitelist(w http.ResponseWriter, r *http.Request) {
+	if !h.allowed(w, r) {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.gets++
@@ -75,6 +91,9 @@ func (h *testHub) serveWhitelist(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *testHub) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !h.allowed(w, r) {
+		return
+	}
 	up := websocket.Upgrader{}
 	c, err := up.Upgrade(w, r, nil)
 	if err != nil {
@@ -108,6 +127,24 @@ func (h *testHub) set(env *wl.Envelope) {
 	h.body, h.etag = b, `"`+hex.EncodeToString(sum[:])+`"`
 	for _, c := range h.conns {
 		c.WriteMessage(websocket.TextMessage, b) // under h.mu: one writer per connection
+	}
+}
+
+// waitConn waits until a client holds a push connection.
+func (h *testHub) waitConn(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.mu.Lock()
+		n := len(h.conns)
+		h.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the client never opened the push connection")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

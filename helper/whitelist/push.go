@@ -88,7 +88,9 @@ func (c *Client) pushSession(ctx context.Context, hub string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, Proxy: http.ProxyFromEnvironment}
-	conn, resp, err := dialer.DialContext(ctx, u, nil)
+	hdr := http.Header{}
+	c.addHeaders(hdr)
+	conn, resp, err := dialer.DialContext(ctx, u, hdr)
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("whitelist push: %s answered %s: %w", u, resp.Status, err)

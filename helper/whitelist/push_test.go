@@ -47,20 +47,7 @@ func TestPushDeliversNewVersion(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	waitVersion(t, ch, 1, 5*time.Second)
-	// Wait for the WebSocket to be up before publishing.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		hub.mu.Lock()
-		n := len(hub.conns)
-		hub.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the client never opened the push connection")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	hub.waitConn(t) // the WebSocket is up before publishing
 	gets, _, _ := hub.stats()
 
 	hub.set(sign(t, doc(t, 2, now, time.Hour), hubKey))
