@@ -17,6 +17,7 @@ import (
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/helper/protocol"
 	catalogdata "github.com/detour-project/detour/shared/catalog"
+	protocolschema "github.com/detour-project/detour/shared/protocol"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -139,6 +140,7 @@ func TestWhitelistSubsystem(t *testing.T) {
 		if e.Type != protocol.EventWhitelistUpdated || e.Data.(protocol.WhitelistUpdated).Version != 3 {
 			t.Fatalf("event %+v", e)
 		}
+		schemaCheck(t, "", e)
 	case <-time.After(2 * time.Second):
 		t.Fatal("no whitelist-updated event")
 	}
@@ -147,6 +149,7 @@ func TestWhitelistSubsystem(t *testing.T) {
 	if err := call(t, env, "sync", `{"id":4,"type":"sync"}`, &syn); err != nil || !syn.Changed || *syn.Version != 4 {
 		t.Fatalf("second sync: %+v %v", syn, err)
 	}
+	schemaCheck(t, "sync", syn)
 
 	if err := call(t, env, "suggest", `{"id":5,"type":"suggest","host":"zoom.us"}`, &sr); err != nil {
 		t.Fatal(err)
@@ -162,7 +165,9 @@ func TestWhitelistSubsystem(t *testing.T) {
 		t.Fatalf("suggest without host: %v", err)
 	}
 
+	schemaCheck(t, "suggest", sr)
 	st := status(env)
+	schemaCheck(t, "status", st)
 	if st.Whitelist.Version == nil || *st.Whitelist.Version != 4 || st.Whitelist.Stale || st.Whitelist.FetchedAt == nil ||
 		st.Hub.Reachable == nil || !*st.Hub.Reachable {
 		t.Fatalf("status whitelist %+v hub %+v", st.Whitelist, st.Hub)
@@ -174,5 +179,24 @@ func TestWhitelistSubsystem(t *testing.T) {
 	}
 	if st := status(env); *st.Whitelist.Version != 4 || st.Hub.Reachable == nil || *st.Hub.Reachable {
 		t.Fatalf("after the hub went down: whitelist %+v hub %+v", st.Whitelist, st.Hub)
+	}
+}
+
+// schemaCheck validates a result of typ, or an event when typ is "", against
+// the protocol's schemas.
+func schemaCheck(t *testing.T, typ string, v any) {
+	t.Helper()
+	set, err := protocolschema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(v)
+	if typ == "" {
+		err = set.ValidateMessage(b)
+	} else {
+		err = set.ValidateResult(typ, b)
+	}
+	if err != nil {
+		t.Errorf("%s does not match the protocol schema: %v\n%s", typ, err, b)
 	}
 }

@@ -1,6 +1,7 @@
 package whitelist
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	catalogdata "github.com/detour-project/detour/shared/catalog"
+	protocolschema "github.com/detour-project/detour/shared/protocol"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -255,4 +257,45 @@ func BenchmarkServiceForHost(b *testing.B) {
 			d.ServiceForHost("tenant-my.sharepoint.com")
 		}
 	})
+}
+
+// TestSuggestResultsMatchProtocolSchema checks every answer on the demo data
+// against the protocol's schema for the suggest result, which the extension
+// relies on.
+func TestSuggestResultsMatchProtocolSchema(t *testing.T) {
+	set, err := protocolschema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := catalogdata.ExampleDocument(1, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := NewIndex(d)
+	orgs := []string{"", "example-nowhere"}
+	for _, o := range d.Organisations {
+		orgs = append(orgs, o.ID)
+	}
+	hosts := []string{"intranet.example.org"}
+	for _, s := range d.Services {
+		hosts = append(hosts, s.Hosts[0])
+	}
+	n := 0
+	for _, h := range hosts {
+		for _, o := range orgs {
+			for _, stale := range []bool{false, true} {
+				b, err := json.Marshal(ix.Suggest(h, o, stale))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := set.ValidateResult("suggest", b); err != nil {
+					t.Fatalf("%s at %q: %v\n%s", h, o, err, b)
+				}
+				n++
+			}
+		}
+	}
+	if n < 100 {
+		t.Errorf("only %d results checked", n)
+	}
 }
