@@ -238,6 +238,16 @@ func (h *Hub) read(c *client) {
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(h.opts.PongWait))
 	})
+	// A client's own ping shows it is alive too; answer it as gorilla's
+	// default handler would (WriteControl may run beside the writer).
+	c.conn.SetPingHandler(func(data string) error {
+		c.conn.SetReadDeadline(time.Now().Add(h.opts.PongWait))
+		err := c.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(h.opts.WriteTimeout))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		return err
+	})
 	for {
 		if _, _, err := c.conn.NextReader(); err != nil {
 			return

@@ -196,12 +196,27 @@ func TestReadLimitAndDeadPeer(t *testing.T) {
 			}
 		}
 	}()
-	_ = dial(t, url, nil) // never reads
-	waitFor(t, "two clients", func() bool { return h.Clients() == 2 })
-	waitFor(t, "the silent client to be given up", func() bool { return h.Clients() == 1 })
+	// A client that never reads but pings on its own (as the helper does)
+	// shows it is alive as well.
+	pinger := dial(t, url, nil)
+	stopPing := make(chan struct{})
+	defer close(stopPing)
+	go func() {
+		for {
+			select {
+			case <-stopPing:
+				return
+			case <-time.After(50 * time.Millisecond):
+				pinger.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
+			}
+		}
+	}()
+	_ = dial(t, url, nil) // never reads, never pings
+	waitFor(t, "three clients", func() bool { return h.Clients() == 3 })
+	waitFor(t, "the silent client to be given up", func() bool { return h.Clients() == 2 })
 	time.Sleep(400 * time.Millisecond) // two pong waits
-	if h.Clients() != 1 {
-		t.Fatalf("%d clients: the one answering pings must stay", h.Clients())
+	if h.Clients() != 2 {
+		t.Fatalf("%d clients: the ones answering or sending pings must stay", h.Clients())
 	}
 	if h.Dropped() != 0 {
 		t.Fatalf("a dead peer counted as slow: %d", h.Dropped())
