@@ -81,9 +81,11 @@ async function handleSignal(tabId, url, sig) {
   if (!o) return;
   const cand = browserCandidate(sig);
   if (cand.ignore) { decided({ host: o.host, prompt: false, method: 'unknown', ignored: cand.ignore }); return; }
+  // One decision per failed load: the same failure is often reported by both
+  // webNavigation and webRequest; a later, clearer signal still counts.
   const last = inflight.get(tabId);
-  if (last && last.host === o.host && Date.now() - last.at < 3000) return;
-  inflight.set(tabId, { host: o.host, at: Date.now() });
+  if (last && last.host === o.host && Date.now() - last.at < 3000 && cand.confidence <= last.confidence) return;
+  inflight.set(tabId, { host: o.host, at: Date.now(), confidence: cand.confidence });
   if (cand.confidence <= 0 && !sig.status && !sig.error) return;
 
   let diag = null;

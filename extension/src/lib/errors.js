@@ -35,20 +35,36 @@ const CHROME = {
   'ERR_INTERNET_DISCONNECTED': { method: 'offline', confidence: 0.95 },
 };
 
+// Codes from Firefox's nsIXPCComponents_Results (xpcom/base/ErrorList.py).
 const FIREFOX = {
-  'NS_ERROR_UNKNOWN_HOST': { code: NS_NET + 30, method: 'dns-nxdomain', confidence: 0.6 },
-  'NS_ERROR_CONNECTION_REFUSED': { code: NS_NET + 13, method: 'tcp-reset', confidence: 0.4 },
-  'NS_ERROR_NET_RESET': { code: NS_NET + 20, method: 'tcp-reset', confidence: 0.6 },
-  'NS_ERROR_NET_TIMEOUT': { code: NS_NET + 14, method: 'tcp-timeout', confidence: 0.5 },
-  'NS_ERROR_NET_INTERRUPT': { code: NS_NET + 71, method: 'tls-reset', confidence: 0.5 },
-  'NS_ERROR_PROXY_FORBIDDEN': { code: NS_NET + 403, method: 'proxy-refused', confidence: 0.8 },
-  'NS_ERROR_PROXY_CONNECTION_REFUSED': { code: NS_NET + 72, method: 'offline', confidence: 0.5 },
-  'NS_ERROR_UNKNOWN_PROXY_HOST': { code: NS_NET + 42, method: 'offline', confidence: 0.5 },
-  'NS_ERROR_OFFLINE': { code: NS_NET + 16, method: 'offline', confidence: 0.95 },
-  'NS_BINDING_ABORTED': { code: NS_NET + 2, ignore: 'aborted' },
+  'NS_ERROR_UNKNOWN_HOST': { code: NS_NET + 0x1e, method: 'dns-nxdomain', confidence: 0.6 },
+  'NS_ERROR_CONNECTION_REFUSED': { code: NS_NET + 0x0d, method: 'tcp-reset', confidence: 0.4 },
+  'NS_ERROR_NET_RESET': { code: NS_NET + 0x14, method: 'tcp-reset', confidence: 0.6 },
+  'NS_ERROR_NET_EMPTY_RESPONSE': { code: NS_NET + 0x24, method: 'tcp-reset', confidence: 0.4 },
+  'NS_ERROR_NET_TIMEOUT': { code: NS_NET + 0x0e, method: 'tcp-timeout', confidence: 0.5 },
+  'NS_ERROR_NET_TIMEOUT_EXTERNAL': { code: NS_NET + 0x55, method: 'tcp-timeout', confidence: 0.4 },
+  'NS_ERROR_NET_INTERRUPT': { code: NS_NET + 0x47, method: 'tls-reset', confidence: 0.5 },
+  // A proxy's own answers: Firefox maps the proxy's status to these.
+  'NS_ERROR_PROXY_FORBIDDEN': { code: NS_NET + 0x57b, method: 'proxy-refused', confidence: 0.8 },
+  'NS_ERROR_PROXY_UNAVAILABLE_FOR_LEGAL_REASONS': { code: NS_NET + 0x5ab, method: 'proxy-refused', confidence: 0.85 },
+  'NS_ERROR_PROXY_AUTHENTICATION_FAILED': { code: NS_NET + 0x57f, method: 'unknown', confidence: 0 },
+  'NS_ERROR_PROXY_BAD_GATEWAY': { code: NS_NET + 0x5de, method: 'site-down', confidence: 0.5 },
+  'NS_ERROR_PROXY_GATEWAY_TIMEOUT': { code: NS_NET + 0x5e0, method: 'site-down', confidence: 0.4 },
+  'NS_ERROR_PROXY_SERVICE_UNAVAILABLE': { code: NS_NET + 0x5df, method: 'offline', confidence: 0.4 },
+  'NS_ERROR_PROXY_CONNECTION_REFUSED': { code: NS_NET + 0x48, method: 'offline', confidence: 0.5 },
+  'NS_ERROR_UNKNOWN_PROXY_HOST': { code: NS_NET + 0x2a, method: 'offline', confidence: 0.5 },
+  'NS_ERROR_OFFLINE': { code: NS_NET + 0x10, method: 'offline', confidence: 0.95 },
+  'NS_BINDING_ABORTED': { code: NS_NET + 0x02, ignore: 'aborted' },
   'NS_ERROR_ABORT': { code: 0x80004004, ignore: 'aborted' },
-  'NS_ERROR_CONTENT_BLOCKED': { ignore: 'blocked-by-client' },
-  'NS_ERROR_BLOCKED_BY_POLICY': { method: 'browser-policy', confidence: 0.95 },
+  'NS_BINDING_CANCELLED_OLD_LOAD': { code: 0x805d0027, ignore: 'aborted' },
+  // Content blocking, tracking protection and Safe Browsing: the browser's own
+  // protections or an add-on, never the organisation's filter.
+  'NS_ERROR_CONTENT_BLOCKED': { code: 0x805e0006, ignore: 'blocked-by-client' },
+  'NS_ERROR_TRACKING_URI': { code: 0x805d0022, ignore: 'blocked-by-client' },
+  'NS_ERROR_BLOCKED_URI': { code: 0x805d0025, ignore: 'blocked-by-client' },
+  'NS_ERROR_MALWARE_URI': { code: 0x805d001e, ignore: 'blocked-by-client' },
+  'NS_ERROR_PHISHING_URI': { code: 0x805d001f, ignore: 'blocked-by-client' },
+  'NS_ERROR_BLOCKED_BY_POLICY': { code: 0x80780003, method: 'browser-policy', confidence: 0.95 },
   'SEC_ERROR_UNKNOWN_ISSUER': { method: 'tls-intercepted', confidence: 0.5 },
   'SSL_ERROR_BAD_CERT_DOMAIN': { method: 'tls-intercepted', confidence: 0.5 },
 };

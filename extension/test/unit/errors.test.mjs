@@ -53,3 +53,13 @@ test('names are normalised with the net:: prefix', () => {
   assert.equal(mapError('ERR_NAME_NOT_RESOLVED').error, 'net::ERR_NAME_NOT_RESOLVED');
   assert.equal(mapError('Error code 2152398878').error, 'NS_ERROR_UNKNOWN_HOST');
 });
+
+test('Firefox proxy and protection codes', () => {
+  assert.equal(mapError('Error code 2152400251').error, 'NS_ERROR_PROXY_FORBIDDEN'); // 0x804b057b
+  assert.equal(mapError('Error code 2152400251').method, 'proxy-refused');
+  assert.equal(mapError('NS_ERROR_PROXY_UNAVAILABLE_FOR_LEGAL_REASONS').method, 'proxy-refused');
+  assert.equal(mapError('NS_ERROR_PROXY_BAD_GATEWAY').method, 'site-down', "a proxy's upstream failure is not a block");
+  assert.equal(mapError('NS_ERROR_PROXY_AUTHENTICATION_FAILED').method, 'unknown');
+  assert.equal(mapError('NS_ERROR_TRACKING_URI').ignore, 'blocked-by-client');
+  assert.equal(mapError('Error code 2155347971').method, 'browser-policy'); // 0x80780003
+});

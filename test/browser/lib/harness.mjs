@@ -277,3 +277,58 @@ export async function axe(page) {
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
   });
 }
+
+// ---- Firefox -----------------------------------------------------------------------
+
+// A forward proxy on 127.0.0.1 that refuses every CONNECT with 403, as a
+// filtering proxy does for a blocked site (Firefox: NS_ERROR_PROXY_FORBIDDEN).
+export async function startRefusingProxy() {
+  const seen = [];
+  const srv = createHTTP((req, res) => { res.writeHead(403, { 'Content-Type': 'text/plain' }); res.end('Forbidden by the test proxy'); });
+  srv.on('connect', (req, sock) => { seen.push(req.url); sock.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'); });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  return { port: srv.address().port, seen, close: () => new Promise((r) => srv.close(() => r())) };
+}
+
+export const FIREFOX_UUID = '6b1f3c0e-6d0a-4f57-9c7e-3d5e2f1a9b10';
+
+// launchFirefox starts Debian firefox-esr over WebDriver BiDi (puppeteer-core)
+// with a temporary HOME whose ~/.mozilla/native-messaging-hosts registers
+// bin/detour, installs the built extension temporarily, and pins its
+// moz-extension UUID so tests can recognise its pages.
+export async function launchFirefox({ proxyPort, env = {} } = {}) {
+  ensureBuilt();
+  const puppeteer = (await import('puppeteer-core')).default;
+  const home = tempDir('dt-ffh');
+  const detourHome = tempDir('dt-home');
+  const nmh = join(home, '.mozilla/native-messaging-hosts');
+  mkdirSync(nmh, { recursive: true });
+  writeFileSync(join(nmh, `${NATIVE_HOST}.json`), JSON.stringify({
+    name: NATIVE_HOST, description: 'Detour helper (test)', path: DETOUR, type: 'stdio', allowed_extensions: [FIREFOX_ID],
+  }, null, 2));
+  const prefs = {
+    'extensions.webextensions.uuids': JSON.stringify({ [FIREFOX_ID]: FIREFOX_UUID }),
+    'app.update.enabled': false, 'browser.shell.checkDefaultBrowser': false, 'datareporting.policy.dataSubmissionEnabled': false,
+  };
+  if (proxyPort) {
+    Object.assign(prefs, { 'network.proxy.type': 1, 'network.proxy.ssl': '127.0.0.1', 'network.proxy.ssl_port': proxyPort,
+      'network.proxy.http': '127.0.0.1', 'network.proxy.http_port': proxyPort, 'network.proxy.no_proxies_on': '', 'network.proxy.allow_hijacking_localhost': true });
+  }
+  const browser = await puppeteer.launch({
+    browser: 'firefox', executablePath: FIREFOX, headless: true,
+    env: { ...process.env, HOME: home, DETOUR_HOME: detourHome, ...env },
+    extraPrefsFirefox: prefs,
+  });
+  const addonId = await browser.installExtension(EXT_FIREFOX);
+  return {
+    browser, addonId, home, detourHome,
+    url: (path) => `moz-extension://${FIREFOX_UUID}/${path}`,
+    async close() {
+      await browser.close().catch(() => {});
+      await stopAgent(detourHome);
+      rmSync(home, { recursive: true, force: true });
+      rmSync(detourHome, { recursive: true, force: true });
+    },
+  };
+}
