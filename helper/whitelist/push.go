@@ -65,7 +65,9 @@ func (c *Client) pushLoop(ctx context.Context) {
 			backoff = time.Second
 		}
 		c.opt.Log.Info("whitelist push connection ended", "hub", hub, "err", err, "retry_in", backoff)
-		t := time.NewTimer(jitter(backoff, 0.2))
+		// Wide jitter: after a hub restart, thousands of helpers must not
+		// come back in the same second.
+		t := time.NewTimer(jitter(backoff, 0.5))
 		select {
 		case <-ctx.Done():
 			t.Stop()

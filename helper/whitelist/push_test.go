@@ -125,3 +125,31 @@ func TestDecodePush(t *testing.T) {
 		}
 	}
 }
+
+// TestPushReconnects: the hub drops every connection (a restart); the client
+// reconnects after its backoff and gets the version published meanwhile,
+// which the hub sends on connect.
+func TestPushReconnects(t *testing.T) {
+	key := newKey(t)
+	hub := newTestHub(t)
+	now := time.Now()
+	hub.set(sign(t, doc(t, 1, now, time.Hour), key))
+	c, _ := newClient(t, t.TempDir(), hub.URL(), key)
+	ch := updates(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitVersion(t, ch, 1, 5*time.Second)
+	hub.waitConn(t)
+
+	hub.mu.Lock()
+	for _, conn := range hub.conns {
+		conn.Close()
+	}
+	hub.conns = nil
+	hub.mu.Unlock()
+	hub.set(sign(t, doc(t, 2, now, time.Hour), key)) // no one to push to
+	waitVersion(t, ch, 2, 5*time.Second)
+	hub.waitConn(t)
+}
