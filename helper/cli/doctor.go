@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +113,7 @@ func Doctor(ctx context.Context, dirs paths.Dirs, o installer.Options) []DoctorC
 	env := &DoctorEnv{Dirs: dirs}
 	var out []DoctorCheck
 	out = append(out, checkBinary(o.Exe))
+	out = append(out, checkTray(o.Exe))
 	out = append(out, checkManifests(o)...)
 	out = append(out, checkManaged(o.Root))
 	out = append(out, checkKeyring(dirs))
@@ -144,6 +146,19 @@ func checkBinary(exe string) DoctorCheck {
 	}
 	c.Status, c.Detail = CheckOK, fmt.Sprintf("%s (version %s)", exe, version.Version)
 	return c
+}
+
+// checkTray looks for detour-tray beside detour, where the agent looks.
+func checkTray(exe string) DoctorCheck {
+	if exe == "" {
+		exe, _ = os.Executable()
+	}
+	p := filepath.Join(filepath.Dir(exe), "detour-tray")
+	if err := installer.CheckExecutable(p); err != nil {
+		return DoctorCheck{Name: "tray", Status: CheckWarn, Detail: "no tray icon: " + err.Error(),
+			Fix: "install detour-tray beside detour (make build puts both in bin/)"}
+	}
+	return DoctorCheck{Name: "tray", Status: CheckOK, Detail: p + " (the agent starts it on a desktop)"}
 }
 
 func checkManifests(o installer.Options) []DoctorCheck {

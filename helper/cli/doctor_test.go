@@ -87,7 +87,7 @@ func TestDoctor(t *testing.T) {
 			want: map[string]string{
 				"agent": "fail: not running", "hub": "warn: unknown", "whitelist": "warn: unknown",
 				"keyring": "warn: fall back to a file", "binary": "ok: ", "manifest chromium (user)": "fail: not registered",
-				"managed policy": "ok: none",
+				"managed policy": "ok: none", "tray": "warn: no tray icon",
 			},
 		},
 		{

@@ -29,6 +29,9 @@ import (
 // callTimeout bounds each request a click makes.
 const callTimeout = 30 * time.Second
 
+// refreshEvery is how often the tray asks for the whole status.
+const refreshEvery = time.Minute
+
 func main() {
 	log.SetPrefix("detour-tray: ")
 	log.SetFlags(0)
@@ -188,10 +191,21 @@ func serve(ctx context.Context, m *tray.Model, c *localapi.Client) error {
 	if err != nil {
 		return err
 	}
+	// Hub reachability has no event of its own: ask for the whole status
+	// now and then as well.
+	poll := time.NewTicker(refreshEvery)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-poll.C:
+			rctx, cancel := context.WithTimeout(ctx, callTimeout)
+			err := m.Refresh(rctx)
+			cancel()
+			if err != nil {
+				return err
+			}
 		case ev, ok := <-c.Events():
 			if !ok {
 				return localapi.ErrClosed
