@@ -196,8 +196,9 @@ func Start(opts Options) (n *Network, err error) {
 	if n.PublicDNS, err = n.serveDNS(true); err != nil {
 		return nil, err
 	}
-	n.OnlineURL = "http://online." + Domain + ":" + port(n.HTTP) + "/generate_204"
-	n.CaptiveURL = "http://captive-check." + Domain + ":" + port(n.HTTP) + "/generate_204"
+	// By address, so a probe that resolves nothing (--connect-to) can use them.
+	n.OnlineURL = "http://" + n.HTTP + "/generate_204"
+	n.CaptiveURL = "http://" + n.HTTP + "/captive/generate_204"
 	refusedPort, err := closedPort()
 	if err != nil {
 		return nil, err
@@ -371,8 +372,6 @@ func Start(opts Options) (n *Network, err error) {
 		Expect: Expect{Method: method.CaptivePortal}},
 		&behaviour{web: redirect(func(*http.Request) string { return "http://portal." + Domain + ":" + port(n.HTTP) + "/login" })})
 	n.hosts["portal."+Domain] = &behaviour{web: page(200, nil, "<html><head><title>Guest Wi-Fi</title></head><body><form>Accept the terms to get online</form></body></html>")}
-	n.hosts["online."+Domain] = &behaviour{web: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })}
-	n.hosts["captive-check."+Domain] = &behaviour{web: redirect(func(*http.Request) string { return "http://portal." + Domain + ":" + port(n.HTTP) + "/login" })}
 	add(Scenario{Name: "offline", DNS: "127.0.0.1:" + strconv.Itoa(deadUDP), CaptiveURL: "http://" + refused + "/generate_204",
 		Note: "the resolver does not answer and nothing is reachable", Expect: Expect{Method: method.Offline}}, &behaviour{})
 
@@ -430,7 +429,15 @@ func (n *Network) lookup(host string) (*behaviour, bool) {
 func (n *Network) serveWeb(w http.ResponseWriter, r *http.Request) {
 	b, ok := n.lookup(r.Host)
 	if !ok {
-		http.Error(w, "no such test host", http.StatusMisdirectedRequest)
+		// The connectivity checks, asked for by address.
+		switch r.URL.Path {
+		case "/generate_204":
+			w.WriteHeader(http.StatusNoContent)
+		case "/captive/generate_204":
+			http.Redirect(w, r, "http://portal."+Domain+":"+port(n.HTTP)+"/login", http.StatusFound)
+		default:
+			http.Error(w, "no such test host", http.StatusMisdirectedRequest)
+		}
 		return
 	}
 	if b.web != nil {

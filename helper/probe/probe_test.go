@@ -1,0 +1,200 @@
+package probe
+
+import (
+	"context"
+	"crypto/x509"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/detour-project/detour/shared/method"
+	"github.com/detour-project/detour/test/testnet"
+)
+
+var (
+	netOnce sync.Once
+	tn      *testnet.Network
+	tnErr   error
+	dialsMu sync.Mutex
+	dials   []string
+)
+
+// network starts one shared test network for the package and records
+// every address the probe connects to.
+func network(t *testing.T) *testnet.Network {
+	t.Helper()
+	netOnce.Do(func() {
+		tn, tnErr = testnet.Start(testnet.Options{Aliases: map[string]string{
+			"docs.example.com":    "blockpage-zscaler",
+			"wiki.example.com":    "reachable",
+			"board.example.com":   "site-down",
+			"files.example.com":   "dns-nxdomain",
+			"meet.example.com":    "reachable",
+			"intranet.example":    "reachable",
+			"catalog.example.com": "reachable",
+		}})
+		dialCheck = func(addr string) {
+			dialsMu.Lock()
+			dials = append(dials, addr)
+			dialsMu.Unlock()
+		}
+	})
+	if tnErr != nil {
+		t.Fatal(tnErr)
+	}
+	return tn
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tn != nil {
+		tn.Close()
+	}
+	// Every connection the probe made went to loopback: a public block
+	// address in a DNS answer is data, never a destination.
+	for _, d := range dials {
+		ap, err := netip.ParseAddrPort(d)
+		if err != nil || !ap.Addr().IsLoopback() {
+			println("probe connected to a non-loopback address:", d)
+			code = 1
+		}
+	}
+	if code != 0 {
+		panic("probe tests failed")
+	}
+}
+
+func optionsFor(n *testnet.Network, s testnet.Scenario) Options {
+	o := Options{DNS: s.DNS, Proxy: s.Proxy, CaptiveURL: s.CaptiveURL, PublicCAFile: n.PublicCAFile, Timeout: 4 * time.Second}
+	if s.SecondDNS != "" {
+		o.SecondDNS = []string{s.SecondDNS}
+	}
+	return o
+}
+
+func vendorString(v *string) string {
+	if v == nil {
+		return "<nil>"
+	}
+	return *v
+}
+
+// TestScenarios runs the real probe against every scenario of the test
+// network and checks blocked, method and vendor.
+func TestScenarios(t *testing.T) {
+	n := network(t)
+	if len(n.Scenarios) < 40 {
+		t.Fatalf("only %d scenarios", len(n.Scenarios))
+	}
+	for _, s := range n.Scenarios {
+		t.Run(s.Name, func(t *testing.T) {
+			t.Parallel()
+			v, err := Probe(context.Background(), s.URL, optionsFor(n, s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Blocked != s.Expect.Blocked || v.Method != s.Expect.Method || vendorString(v.Vendor) != vendorString(s.Expect.Vendor) {
+				t.Errorf("got blocked=%v method=%s vendor=%s, want blocked=%v method=%s vendor=%s\nevidence:\n  %s",
+					v.Blocked, v.Method, vendorString(v.Vendor), s.Expect.Blocked, s.Expect.Method, vendorString(s.Expect.Vendor),
+					strings.Join(v.Evidence, "\n  "))
+			}
+			if v.Blocked != method.IsBlock(v.Method) || !method.Valid(v.Method) {
+				t.Errorf("inconsistent verdict %+v", v)
+			}
+			if v.Confidence <= 0 || v.Confidence > 1 || len(v.Evidence) == 0 || v.Host != s.Host {
+				t.Errorf("verdict lacks confidence, evidence or host: %+v", v)
+			}
+		})
+	}
+}
+
+// TestVariants covers settings the scenario list does not: catalog hosts,
+// --connect-to, a machine that trusts the inspection CA, and no second
+// resolver.
+func TestVariants(t *testing.T) {
+	n := network(t)
+	catalog := func(host string) *string {
+		if strings.HasSuffix(host, ".example.com") {
+			id := strings.TrimSuffix(host, ".example.com")
+			return &id
+		}
+		return nil
+	}
+	get := func(name string) testnet.Scenario {
+		s, ok := n.Scenario(name)
+		if !ok {
+			t.Fatalf("no scenario %s", name)
+		}
+		return s
+	}
+	inspRoots := x509.NewCertPool()
+	inspRoots.AppendCertsFromPEM(n.InspectionCAPEM)
+	_, httpsPort, _ := net.SplitHostPort(n.HTTPS)
+	_, refusedPort := splitURLPort(get("site-down").URL)
+	cases := []struct {
+		name    string
+		url     string
+		opts    func(o *Options)
+		blocked bool
+		method  string
+		vendor  string
+	}{
+		{"connect-to block page, no DNS", "https://docs.example.com/", func(o *Options) {
+			o.DNS = ""
+			o.ConnectTo = []string{"docs.example.com:443:127.0.0.1:" + httpsPort}
+		}, true, method.HTTPBlockpage, "Zscaler"},
+		{"connect-to a catalog host on loopback is not a sinkhole", "https://wiki.example.com/", func(o *Options) {
+			o.DNS = ""
+			o.ConnectTo = []string{"::127.0.0.1:" + httpsPort}
+		}, false, method.Reachable, ""},
+		{"connect-to a closed port: site down, not blocked", "https://board.example.com/", func(o *Options) {
+			o.DNS = ""
+			o.ConnectTo = []string{"board.example.com:443:127.0.0.1:" + refusedPort}
+		}, false, method.SiteDown, ""},
+		{"catalog host denied without a second resolver", "https://files.example.com:" + httpsPort + "/", func(o *Options) {
+			o.SecondDNS = nil
+		}, true, method.DNSNXDomain, ""},
+		{"non-catalog name unknown without a second resolver", get("dns-nxdomain").URL, func(o *Options) {
+			o.SecondDNS = nil
+			o.Catalog = nil
+		}, false, method.SiteDown, ""},
+		{"machine trusts the inspection CA", get("tls-inspected").URL, func(o *Options) {
+			o.Roots = inspRoots
+		}, true, method.TLSIntercepted, "Zscaler"},
+		{"inspection CA file as the machine's store", get("tls-inspected").URL, func(o *Options) {
+			o.CAFile = n.InspectionCAFile
+		}, true, method.TLSIntercepted, "Zscaler"},
+		{"catalog host via loopback resolver is believed", "https://meet.example.com:" + httpsPort + "/", nil, false, method.Reachable, ""},
+		{"explicit proxy for a plain reachable site", get("reachable").URL, func(o *Options) {
+			o.Proxy = n.Proxy
+		}, false, method.Reachable, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			o := Options{DNS: n.DNS, SecondDNS: []string{n.PublicDNS}, CaptiveURL: n.OnlineURL, PublicCAFile: n.PublicCAFile,
+				Timeout: 4 * time.Second, Catalog: catalog}
+			if c.opts != nil {
+				c.opts(&o)
+			}
+			v, err := Probe(context.Background(), c.url, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Blocked != c.blocked || v.Method != c.method || vendorString(v.Vendor) != map[bool]string{true: c.vendor, false: "<nil>"}[c.vendor != ""] {
+				t.Errorf("got blocked=%v method=%s vendor=%s, want %v %s %q\nevidence:\n  %s", v.Blocked, v.Method,
+					vendorString(v.Vendor), c.blocked, c.method, c.vendor, strings.Join(v.Evidence, "\n  "))
+			}
+		})
+	}
+}
+
+func splitURLPort(u string) (string, string) {
+	u = strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
+	u = strings.TrimSuffix(u, "/")
+	h, p, _ := net.SplitHostPort(u)
+	return h, p
+}
