@@ -72,3 +72,35 @@ func TestInstallUninstallCommands(t *testing.T) {
 		t.Fatalf("second uninstall: %d %s", code, out)
 	}
 }
+
+// --system with --root stages the machine-wide manifests under a folder
+// (as a package build does) and uninstall --system takes them away again.
+func TestInstallSystemRootCommand(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv("DETOUR_HOME", t.TempDir())
+	cmd, _ := Lookup("install")
+	var out bytes.Buffer
+	if code := cmd.Run([]string{"--system", "--root", root, "--json"}, &out, &out); code != 0 {
+		t.Fatalf("install --system: %d %s", code, out.String())
+	}
+	var res installer.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Written) != 6 {
+		t.Fatalf("wrote %d manifests, want 6 (every browser with a machine-wide folder): %+v", len(res.Written), res)
+	}
+	for _, e := range res.Written {
+		if !strings.HasPrefix(e.Path, root+"/") {
+			t.Fatalf("%s written outside the root", e.Path)
+		}
+	}
+	un, _ := Lookup("uninstall")
+	out.Reset()
+	if code := un.Run([]string{"--system", "--root", root}, &out, &out); code != 0 {
+		t.Fatalf("uninstall --system: %d %s", code, out.String())
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Fatalf("left under the root: %v", ents)
+	}
+}
