@@ -191,8 +191,8 @@ func (h *Hub) Close() {
 	}
 }
 
-// ServeHTTP upgrades the request and serves the client until it goes. The
-// request's goroutine becomes the connection's reader.
+// ServeHTTP upgrades the request and hands the connection to its reader
+// and writer goroutines.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	full := h.closed || (h.opts.MaxClients > 0 && len(h.clients) >= h.opts.MaxClients)
@@ -224,8 +224,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.send <- h.latest // the queue is empty: cannot block
 	}
 	h.mu.Unlock()
+	// Reader and writer run in fresh goroutines and the handler returns:
+	// the request goroutine's stack, grown by the HTTP server, is freed
+	// instead of being held for the connection's life.
 	go h.write(c)
-	h.read(c)
+	go h.read(c)
 }
 
 // read consumes what the client sends (pongs and a close, nothing else is
