@@ -75,7 +75,7 @@ func setupWhitelist(ctx context.Context, env *Env) error {
 // syncError maps the client's errors onto protocol codes.
 func syncError(err error) error {
 	switch {
-	case errors.Is(err, whitelist.ErrNoHub), errors.Is(err, whitelist.ErrNoPinnedKey):
+	case errors.Is(err, whitelist.ErrNoHub), errors.Is(err, whitelist.ErrNoPinnedKey), errors.Is(err, whitelist.ErrHubRefused):
 		return protocol.Errorf(protocol.CodeNotEnrolled, "%v", err)
 	case errors.Is(err, whitelist.ErrHubUnreachable):
 		return protocol.Errorf(protocol.CodeHubUnreachable, "%v", err)

@@ -35,6 +35,7 @@ const (
 var (
 	ErrNoHub          = errors.New("no hub configured: run detour enrol")
 	ErrHubUnreachable = errors.New("hub unreachable")
+	ErrHubRefused     = errors.New("the hub refused this device: run detour enrol")
 	ErrRollback       = errors.New("whitelist version is older than the one held")
 	ErrConflict       = errors.New("whitelist version is the one held but its content differs")
 )
@@ -322,8 +323,12 @@ func (c *Client) SyncNow(ctx context.Context) (bool, error) {
 		c.refresh(resp.Header.Get("ETag"), nil)
 		return false, nil
 	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		// The hub is there but keeps its whitelist to enrolled devices.
+		c.setReachable(true)
+		return false, fmt.Errorf("%w (GET /api/v1/whitelist answered %s)", ErrHubRefused, resp.Status)
 	default:
-		c.setReachable(false)
+		c.setReachable(resp.StatusCode < 500)
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return false, fmt.Errorf("%w: GET /api/v1/whitelist answered %s", ErrHubUnreachable, resp.Status)
 	}

@@ -335,8 +335,11 @@ func TestDeviceCredentialHeader(t *testing.T) {
 	hub.set(sign(t, doc(t, 1, time.Now(), time.Hour), key))
 
 	bare, _ := newClient(t, t.TempDir(), hub.URL(), key)
-	if _, err := bare.SyncNow(context.Background()); !errors.Is(err, ErrHubUnreachable) || !strings.Contains(err.Error(), "401") {
+	if _, err := bare.SyncNow(context.Background()); !errors.Is(err, ErrHubRefused) || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("without the credential: %v", err)
+	}
+	if st := bare.Status(); st.Reachable == nil || !*st.Reachable {
+		t.Errorf("a hub that answered 401 is reachable: %+v", st)
 	}
 
 	s := &settings{}
