@@ -198,7 +198,8 @@ func (c *Catalog) seed(ctx context.Context) error {
 	return err
 }
 
-// Document is the latest published whitelist.
+// Document is the latest published whitelist. It is shared: callers must
+// not modify it.
 func (c *Catalog) Document() *whitelist.Document { return c.doc.Load() }
 
 // OnPublish calls f with every document published from now on, in version
@@ -397,9 +398,10 @@ func (c *Catalog) change(ctx context.Context, actor, action, subject string, f f
 		return 0, err
 	}
 	// Publish in this process at once; other processes see it on their
-	// next poll.
+	// next poll. The change is committed whatever happens here, so a
+	// failure is logged, not returned (Run's poll publishes it later).
 	if err := c.Refresh(ctx); err != nil {
-		return v, err
+		c.opts.Log.Warn("catalog: publish after change", "version", v, "err", err)
 	}
 	return v, nil
 }
