@@ -309,6 +309,9 @@ func checkHubAndWhitelist(env *DoctorEnv) []DoctorCheck {
 	case s.Whitelist == nil || s.Whitelist.Version == nil:
 		wl.Status, wl.Detail = CheckWarn, "no whitelist yet: suggestions come from the built-in catalog only"
 		wl.Fix = "configure a hub (see above); the agent fetches the whitelist at start"
+		if s.Hub != nil && s.Hub.URL != "" {
+			wl.Fix = "the agent fetches it from the hub once the hub answers (see above)"
+		}
 	case s.Whitelist.Stale:
 		wl.Status = CheckWarn
 		wl.Detail = fmt.Sprintf("version %d is stale", *s.Whitelist.Version)
