@@ -305,7 +305,12 @@ func TestTrayMenuReachesAgent(t *testing.T) {
 		if _, ok := l.Find("Resume prompts"); !ok {
 			return fmt.Errorf("menu %q", labels(l))
 		}
-		return nil
+		for _, s := range labels(l) {
+			if strings.HasPrefix(s, "Prompts paused until ") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no paused line in %q", labels(l))
 	})
 
 	// Quit ends the tray, cleanly, and leaves the agent running.
