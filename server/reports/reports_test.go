@@ -135,7 +135,7 @@ func send(t *testing.T, h *reportstest.Hub, r any, token string) (int, map[strin
 	return do(t, "POST", h.URL+"/api/v1/reports", "", mustJSON(map[string]any{"report": r, "token": token}))
 }
 
-func count(t *testing.T, h *reportstest.Hub, org, service string) int {
+func count(t testing.TB, h *reportstest.Hub, org, service string) int {
 	t.Helper()
 	var n int
 	err := h.DB.QueryRowContext(context.Background(), `SELECT COALESCE(SUM(n), 0) FROM report_counts WHERE org = ? AND service = ?`, org, service).Scan(&n)
