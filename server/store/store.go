@@ -49,6 +49,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("store: sqlite: %w", err)
 		}
+		// The database holds device credential hashes and reports: create it
+		// private before SQLite does (SQLite would create it 0644). The WAL
+		// and shared-memory files inherit the main file's mode.
+		if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			f.Close()
+		}
 		q := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 		db, err := sql.Open("sqlite", "file:"+path+q)
 		if err != nil {

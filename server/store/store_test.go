@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -67,6 +68,27 @@ func TestRebind(t *testing.T) {
 		}
 		if got := store.RebindFor(store.SQLite, c.in); got != c.in {
 			t.Errorf("sqlite must not rebind %q: got %q", c.in, got)
+		}
+	}
+}
+
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	path := t.TempDir() + "/hub.db"
+	db, err := store.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(context.Background(), `CREATE TABLE x (a TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v; want no access for group or others", p, fi.Mode().Perm())
 		}
 	}
 }
