@@ -171,6 +171,16 @@ func TestVariants(t *testing.T) {
 		{"explicit proxy for a plain reachable site", get("reachable").URL, func(o *Options) {
 			o.Proxy = n.Proxy
 		}, false, method.Reachable, ""},
+		{"a private CA the machine trusts, naming no product: the page loads", get("reachable").URL, func(o *Options) {
+			o.PublicCAFile, o.CAFile = "", n.PublicCAFile
+		}, false, method.Reachable, ""},
+		{"a private CA the machine trusts: a 503 is still the site's", get("site-503").URL, func(o *Options) {
+			o.PublicCAFile, o.CAFile = "", n.PublicCAFile
+		}, false, method.SiteDown, ""},
+		{"a CA neither public nor trusted: the browser refuses it", get("reachable").URL, func(o *Options) {
+			o.PublicCAFile, o.Roots = "", x509.NewCertPool()
+		}, true, method.TLSIntercepted, ""},
+		{"host given as a bare name", "reachable." + testnet.Domain + ":" + httpsPort, nil, false, method.Reachable, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -197,4 +207,70 @@ func splitURLPort(u string) (string, string) {
 	u = strings.TrimSuffix(u, "/")
 	h, p, _ := net.SplitHostPort(u)
 	return h, p
+}
+
+// TestJudgeDNS covers answers the test network cannot give without sending
+// packets off loopback: private and bogon answers for catalog hosts.
+func TestJudgeDNS(t *testing.T) {
+	cases := []struct {
+		name     string
+		catalog  bool
+		resolver string
+		addrs    []string
+		method   string // "" means: connect to the addresses
+	}{
+		{"public address", true, "", []string{"93.184.216.34"}, ""},
+		{"private answer for a catalog host", true, "", []string{"10.10.10.10"}, method.DNSSinkhole},
+		{"private answer for an intranet host", false, "", []string{"10.10.10.10"}, ""},
+		{"loopback for a catalog host via the system resolver", true, "", []string{"127.0.0.1"}, method.DNSSinkhole},
+		{"loopback for a catalog host via a loopback test resolver", true, "127.0.0.1:5353", []string{"127.0.0.1"}, ""},
+		{"documentation range", false, "", []string{"192.0.2.1"}, method.DNSSinkhole},
+		{"unspecified, any host", false, "", []string{"0.0.0.0"}, method.DNSSinkhole},
+		{"umbrella block address", false, "", []string{"146.112.61.104"}, method.DNSSinkhole},
+		{"one good among bad", true, "", []string{"10.0.0.1", "93.184.216.34"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := newProber(Options{DNS: c.resolver})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.catalog = c.catalog
+			var r dnsResult
+			for _, a := range c.addrs {
+				r.addrs = append(r.addrs, netip.MustParseAddr(a))
+			}
+			usable, out := p.judgeDNS(context.Background(), "svc.example.com", r)
+			switch {
+			case c.method == "" && (out != nil || len(usable) == 0):
+				t.Errorf("want a connection, got %+v", out)
+			case c.method != "" && (out == nil || out.method != c.method):
+				t.Errorf("want %s, got %+v (usable %v)", c.method, out, usable)
+			}
+			for _, a := range usable {
+				if classifyAddr(a) != addrPublic && c.catalog && !p.res.loopback() {
+					t.Errorf("would connect to %s for a catalog host", a)
+				}
+			}
+		})
+	}
+}
+
+func TestConnectToParsing(t *testing.T) {
+	good := map[string][4]string{
+		"a.example:443:127.0.0.1:8443": {"a.example", "443", "127.0.0.1", "8443"},
+		"::127.0.0.1:":                 {"", "", "127.0.0.1", ""},
+		"[::1]:443:[::1]:8443":         {"::1", "443", "::1", "8443"},
+	}
+	for in, want := range good {
+		got, err := splitConnectTo(in)
+		if err != nil || got != want {
+			t.Errorf("splitConnectTo(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"a:443:b", "a:x:b:1", "a:443:b:70000", "[::1:443:b:1"} {
+		if _, err := splitConnectTo(bad); err == nil {
+			t.Errorf("splitConnectTo(%q) accepted", bad)
+		}
+	}
 }

@@ -182,7 +182,7 @@ func (p *prober) run(ctx context.Context, u *url.URL) outcome {
 				return outcome{method: method.HTTPStatus, confidence: 0.55}
 			}
 			if firstTLS != nil && firstTLS.anomalous() {
-				return p.fromTLS(firstTLS)
+				return p.fromTLS(firstTLS, false)
 			}
 			return *fail
 		}
@@ -253,7 +253,15 @@ func (p *prober) fromMatch(m fingerprint.Match, t *tlsInfo) outcome {
 	return outcome{method: method.Unknown, confidence: 0.3}
 }
 
-func (p *prober) fromTLS(t *tlsInfo) outcome {
+// fromTLS classifies a chain that is not public or not for the host.
+// loaded says the page itself came through: a CA that this machine trusts
+// and that names no inspection product is then most likely a private CA
+// of the site or of a test network, and the page is reachable.
+func (p *prober) fromTLS(t *tlsInfo, loaded bool) outcome {
+	if !t.public && t.match == nil && t.trusted && t.nameOK && loaded {
+		p.note("the certificate comes from a CA this machine trusts that is not public and names no inspection product; the page loads")
+		return outcome{method: method.Reachable, confidence: 0.7}
+	}
 	if !t.public {
 		o := outcome{method: method.TLSIntercepted, vendor: vendorOf(t), confidence: 0.6}
 		if t.match != nil {
@@ -290,11 +298,11 @@ func (p *prober) fromStatus(h *hop, t *tlsInfo) outcome {
 		p.note("the answer is 511 Network Authentication Required: a captive portal")
 		return outcome{method: method.CaptivePortal, confidence: 0.85}
 	}
-	if t != nil && t.anomalous() {
-		return p.fromTLS(t)
-	}
 	switch {
 	case st >= 200 && st < 400, st == 401:
+		if t != nil && t.anomalous() {
+			return p.fromTLS(t, true)
+		}
 		p.note(fmt.Sprintf("the site answered %d: it is reachable", st))
 		return outcome{method: method.Reachable, confidence: 0.9}
 	case st == 404 || st == 410:
@@ -303,6 +311,9 @@ func (p *prober) fromStatus(h *hop, t *tlsInfo) outcome {
 	case st >= 500:
 		p.note(fmt.Sprintf("the site answered %d: a server error on its side, not a block", st))
 		return outcome{method: method.SiteDown, confidence: 0.7}
+	}
+	if t != nil && t.anomalous() {
+		return p.fromTLS(t, false)
 	}
 	p.note(fmt.Sprintf("the site answered %d", st))
 	return outcome{method: method.Unknown, confidence: 0.4}
