@@ -90,23 +90,13 @@ func parseDelay(v string) (time.Duration, time.Duration, error) {
 	return lo, hi, nil
 }
 
-// reportParams is the `report` request. Now (an addition to PROTOCOL.md)
-// skips the random delay and sends before answering when the hub is there.
-type reportParams struct {
-	Host   string `json:"host"`
-	Need   string `json:"need"`
-	Method string `json:"method,omitempty"`
-	Vendor string `json:"vendor,omitempty"`
-	Now    bool   `json:"now,omitempty"`
-}
-
 var hostRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
 
 // handleReport builds a report of exactly the eight fields from a catalog
 // host, diagnosing first when no method is given, and queues it durably
 // before answering.
 func handleReport(ctx context.Context, env *Env, rep *reports.Reporter, req protocol.Request) (any, error) {
-	var p reportParams
+	var p protocol.ReportParams
 	if err := req.Decode(&p); err != nil {
 		return nil, err
 	}

@@ -173,9 +173,13 @@ type ReportParams struct {
 	Need   string `json:"need"`
 	Method string `json:"method,omitempty"`
 	Vendor string `json:"vendor,omitempty"`
+	// Now skips the random send delay: the agent sends before answering
+	// when the hub answers (detour report --now).
+	Now bool `json:"now,omitempty"`
 }
 
-// ReportResult says the report is stored durably.
+// ReportResult says the report is stored durably ("queued") or, with Now,
+// already taken by the hub ("sent").
 type ReportResult struct {
 	State  string `json:"state"`
 	Queued int    `json:"queued"`
