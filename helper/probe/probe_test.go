@@ -228,6 +228,9 @@ func TestJudgeDNS(t *testing.T) {
 		{"unspecified, any host", false, "", []string{"0.0.0.0"}, method.DNSSinkhole},
 		{"umbrella block address", false, "", []string{"146.112.61.104"}, method.DNSSinkhole},
 		{"one good among bad", true, "", []string{"10.0.0.1", "93.184.216.34"}, ""},
+		{"private answer from a loopback test resolver", false, "127.0.0.1:5353", []string{"10.1.2.3"}, method.DNSSinkhole},
+		{"public A with an unspecified AAAA", false, "", []string{"93.184.216.34", "::"}, ""},
+		{"IPv4-mapped umbrella address", false, "", []string{"::ffff:146.112.61.107"}, method.DNSSinkhole},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -467,6 +467,9 @@ func (p *prober) judgeDNS(ctx context.Context, host string, r dnsResult) ([]neti
 	}
 	p.note(fmt.Sprintf("%s answered %s for %s", p.res, addrsString(r.addrs), host))
 	for _, a := range r.addrs {
+		if a.Unmap().IsUnspecified() {
+			continue // judged below: many filters answer 0.0.0.0, so it names no vendor on its own
+		}
 		if m, ok := p.fps.MatchDNS(a); ok && m.Kind == fingerprint.KindBlock {
 			p.note(strings.Join(m.Evidence, "; "))
 			p.note("that address is never connected to")
@@ -484,7 +487,9 @@ func (p *prober) judgeDNS(ctx context.Context, host string, r dnsResult) ([]neti
 		case addrLoopback:
 			bad = p.catalog && !p.res.loopback()
 		case addrPrivate:
-			bad = p.catalog
+			// On a test network (a resolver given on loopback) every real
+			// server is on loopback too, so a private answer is a sinkhole.
+			bad = p.catalog || p.res.loopback()
 		}
 		if bad {
 			if c > worst || worst == addrPublic {
@@ -502,7 +507,17 @@ func (p *prober) judgeDNS(ctx context.Context, host string, r dnsResult) ([]neti
 	}
 	conf := map[addrClass]float64{addrUnspecified: 0.85, addrBogon: 0.85, addrLoopback: 0.75, addrPrivate: 0.7}[worst]
 	p.note(fmt.Sprintf("%s cannot be at that address: the resolver points it at a sinkhole (no connection is made there)", host))
-	return nil, &outcome{method: method.DNSSinkhole, confidence: conf}
+	o := &outcome{method: method.DNSSinkhole, confidence: conf}
+	if worst == addrUnspecified {
+		for _, a := range r.addrs {
+			if m, ok := p.fps.MatchDNS(a); ok && m.Kind == fingerprint.KindBlock {
+				o.vendor = m.Vendor
+				p.note(strings.Join(m.Evidence, "; ") + "; other DNS filters answer the same, so the vendor is a likely guess")
+				break
+			}
+		}
+	}
+	return nil, o
 }
 
 // dialAny connects to the first address that accepts, IPv4 first.
