@@ -137,11 +137,16 @@ func handleReport(ctx context.Context, env *Env, rep *reports.Reporter, req prot
 		m = method.Unknown
 		if env.Diagnose != nil {
 			v, err := env.Diagnose(ctx, "https://"+host+"/")
-			if err == nil {
+			if err == nil && method.IsBlock(v.Method) {
 				m = v.Method
 				if v.Vendor != nil {
 					vendor = *v.Vendor
 				}
+			} else if err == nil {
+				// The person says it is blocked; the probe could not confirm
+				// (offline, site down, reachable from here): say unknown
+				// rather than count a non-block as a way of blocking.
+				env.Log.Info("report: diagnosis found no block; reporting method unknown", "verdict", v.Method)
 			} else {
 				env.Log.Warn("report: diagnosis failed; reporting method unknown", "err", err)
 			}

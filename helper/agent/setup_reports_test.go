@@ -84,6 +84,9 @@ func TestReportHandler(t *testing.T) {
 		Reg: NewRegistry(func(e protocol.Event) { evMu.Lock(); events = append(events, e); evMu.Unlock() }),
 		Diagnose: func(ctx context.Context, u string) (probe.Verdict, error) {
 			diagnosed = append(diagnosed, u)
+			if u == "https://zoom.us/" {
+				return probe.Verdict{URL: u, Method: "offline"}, nil
+			}
 			vendor := "Zscaler"
 			return probe.Verdict{URL: u, Blocked: true, Method: "http-blockpage", Vendor: &vendor}, nil
 		},
@@ -159,6 +162,15 @@ func TestReportHandler(t *testing.T) {
 			t.Fatalf("queued report never arrived: %+v", env.Reg.Snapshot()[SectionReports])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// A diagnosis that finds no block is reported as unknown, not as a
+	// way of blocking.
+	if _, c := call("report", map[string]any{"host": "zoom.us", "need": "meeting", "now": true}); c != 0 {
+		t.Fatalf("zoom report: code %d", c)
+	}
+	var zm string
+	if err := h.DB.QueryRowContext(ctx, `SELECT method FROM reports WHERE service = 'zoom'`).Scan(&zm); err != nil || zm != "unknown" {
+		t.Fatalf("zoom method %q %v", zm, err)
 	}
 	// The organisation approves what was reported: the person hears of it.
 	doc := reportstest.Doc()
