@@ -170,10 +170,12 @@ func adminSeedDemo(ctx context.Context, h *hub.Hub, args []string, stdout io.Wri
 			day := today.AddDate(0, 0, -d).Format(time.DateOnly)
 			for oi, o := range doc.Organisations {
 				for si, s := range doc.Services {
-					// A deterministic spread: popular services get many reports,
-					// the tail gets a few (suppressed on the dashboard).
-					n := int64((len(doc.Services)-si)*(oi+1)*(d%3+1)) / int64(len(doc.Services)/3+1)
-					if n == 0 || (si+oi+d)%4 == 3 {
+					// A deterministic, skewed spread: a few services and the
+					// largest organisations get many reports, the long tail a
+					// few (shown as "fewer than k"), some days none.
+					rank := (si*37 + 11) % len(doc.Services)
+					n := int64(90*(d%3+1)) / int64((rank+1)*(oi%3+1))
+					if n == 0 || rank >= 25 || (si+oi+d)%5 == 4 {
 						continue
 					}
 					k := aggregates.Key{Day: day, Org: o.ID, Service: s.ID,

@@ -68,7 +68,7 @@ func (p *page) trendChart(id, titleKey string, days []aggregates.Day) *chart {
 	}
 	c.Ticks = []tick{
 		{X: left, Y: h - 6, Label: from},
-		{X: w - 70, Y: h - 6, Label: to},
+		{X: w - 84, Y: h - 6, Label: to},
 		{X: 2, Y: top + 4, Label: fmt.Sprint(max)},
 		{X: 2, Y: c.BaseY, Label: "0"},
 	}

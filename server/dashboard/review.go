@@ -25,6 +25,9 @@ const (
 	ReviewKeptBlocked = "kept-blocked"
 )
 
+// queuePage is how many review items one page of the queue lists.
+const queuePage = 50
+
 var reviewStatuses = []string{ReviewNew, ReviewUnderReview, ReviewApproved, ReviewKeptBlocked}
 
 type reviewState struct {
@@ -88,6 +91,31 @@ func (d *Dashboard) reviewQueue(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	for k := range states { // decided items whose reports have aged out stay listed
 		addRow(k[0], k[1], d.opt.Privacy.Count(0))
+	}
+	// Pages of queuePage rows; an export always has every row.
+	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	if pageNo < 1 {
+		pageNo = 1
+	}
+	if r.URL.Query().Get("export") == "" && len(t.Rows) > queuePage {
+		pages := (len(t.Rows) + queuePage - 1) / queuePage
+		if pageNo > pages {
+			pageNo = pages
+		}
+		q := url.Values{}
+		if filter != "" {
+			q.Set("status", filter)
+		}
+		link := func(n int) string { q.Set("page", strconv.Itoa(n)); return "/review?" + q.Encode() }
+		if pageNo > 1 {
+			p.Form.(map[string]any)["Prev"] = link(pageNo - 1)
+		}
+		if pageNo < pages {
+			p.Form.(map[string]any)["Next"] = link(pageNo + 1)
+		}
+		p.Form.(map[string]any)["PageOf"] = p.t("review.page_of", pageNo, pages)
+		end := min(pageNo*queuePage, len(t.Rows))
+		t.Rows = t.Rows[(pageNo-1)*queuePage : end]
 	}
 	p.add(&section{ID: "review-queue", Heading: p.t("review.title"), Intro: p.t("review.intro", reviewDays), Table: t})
 	d.render(w, r, http.StatusOK, "review", p)
