@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -258,9 +259,9 @@ func (d *Dashboard) reviewDecide(w http.ResponseWriter, r *http.Request, s *sess
 			d.fail(w, r, s, fmt.Errorf("set policy %s/%s: %w", org, svc, err))
 			return
 		}
+		// The catalog records the policy change in its own trail, which
+		// the audit page shows beside the decision recorded below.
 		version = v
-		d.audit(r.Context(), s.user.Email, org, "policy-changed", svc,
-			fmt.Sprintf("status=%s alternatives=%s version=%d note=%s", pol.Status, alt, v, note))
 	}
 	_, err := d.opt.DB.ExecContext(r.Context(), `INSERT INTO dash_review_items (org, service, status, alternative, updated_at, updated_by)
 		VALUES (?, ?, ?, ?, ?, ?)
@@ -271,7 +272,11 @@ func (d *Dashboard) reviewDecide(w http.ResponseWriter, r *http.Request, s *sess
 		d.fail(w, r, s, fmt.Errorf("review decision: %w", err))
 		return
 	}
-	d.audit(r.Context(), s.user.Email, org, "review-"+status, svc, alt)
+	detail := alt
+	if version > 0 {
+		detail = strings.TrimSpace(fmt.Sprintf("v%d %s", version, alt))
+	}
+	d.audit(r.Context(), s.user.Email, org, "review-"+status, svc, detail)
 	to := "/review/" + url.PathEscape(org) + "/" + url.PathEscape(svc) + "?saved=1"
 	if version > 0 {
 		to += "&version=" + strconv.FormatInt(version, 10)
@@ -316,34 +321,73 @@ func (d *Dashboard) audit(ctx context.Context, actor, org, action, subject, deta
 	}
 }
 
+type auditEntry struct {
+	at, actor, org, action, subject, detail string
+}
+
+// auditEntries merges the dashboard's own log (decisions, comments,
+// contacts, passwords) with the catalog's (every policy and catalog change,
+// whoever made it: the dashboard, `admin policy set`, an import), newest
+// first.
+func (d *Dashboard) auditEntries(ctx context.Context) ([]auditEntry, error) {
+	var out []auditEntry
+	rows, err := d.opt.DB.QueryContext(ctx, `SELECT at, actor, org, action, subject, detail FROM dash_audit_log ORDER BY id DESC LIMIT 1000`)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: audit log: %w", err)
+	}
+	for rows.Next() {
+		var e auditEntry
+		if err := rows.Scan(&e.at, &e.actor, &e.org, &e.action, &e.subject, &e.detail); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("dashboard: audit log: %w", err)
+		}
+		out = append(out, e)
+	}
+	rows.Close()
+	// The catalog's trail, when the catalog keeps one in this database.
+	if rows, err := d.opt.DB.QueryContext(ctx, `SELECT at, actor, action, subject, detail, version FROM catalog_audit ORDER BY id DESC LIMIT 1000`); err == nil {
+		for rows.Next() {
+			var at, version int64
+			var e auditEntry
+			var action string
+			if err := rows.Scan(&at, &e.actor, &action, &e.subject, &e.detail, &version); err != nil {
+				break
+			}
+			e.at = time.Unix(at, 0).UTC().Format(time.RFC3339)
+			e.action = "catalog-change"
+			if action == "policy set" {
+				e.action = "policy-changed"
+				e.org, e.subject, _ = strings.Cut(e.subject, "/")
+			} else {
+				e.detail = action + " " + e.detail
+			}
+			e.detail = fmt.Sprintf("v%d %s", version, e.detail)
+			out = append(out, e)
+		}
+		rows.Close()
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].at > out[j].at })
+	return out, nil
+}
+
 func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
 	ix := newIndex(d.doc())
 	p := d.newPage(r, s, "audit.title")
-	rows, err := d.opt.DB.QueryContext(r.Context(), `SELECT at, actor, org, action, subject, detail FROM dash_audit_log ORDER BY id DESC LIMIT 1000`)
+	entries, err := d.auditEntries(r.Context())
 	if err != nil {
 		d.fail(w, r, s, err)
 		return
 	}
-	defer rows.Close()
 	t := p.newTable("audit", "audit.title", "when", "who", "organisation", "action", "subject", "detail")
-	for rows.Next() {
-		var at, actor, org, action, subject, detail string
-		if err := rows.Scan(&at, &actor, &org, &action, &subject, &detail); err != nil {
-			d.fail(w, r, s, err)
-			return
-		}
-		if s.user.Role != RoleSectorAdmin && (org == "" || !s.user.CanSeeOrg(org)) {
+	for _, e := range entries {
+		if s.user.Role != RoleSectorAdmin && (e.org == "" || !s.user.CanSeeOrg(e.org)) {
 			continue
 		}
-		subj := subject
-		if ix.services[subject] != nil {
-			subj = ix.serviceName(subject)
+		subj := e.subject
+		if ix.services[e.subject] != nil {
+			subj = ix.serviceName(e.subject)
 		}
-		t.Rows = append(t.Rows, []cell{p.text(at), p.text(actor), p.text(ix.orgName(org)), p.text(p.t("action." + action)), p.text(subj), p.text(detail)})
-	}
-	if err := rows.Err(); err != nil {
-		d.fail(w, r, s, err)
-		return
+		t.Rows = append(t.Rows, []cell{p.text(e.at), p.text(e.actor), p.text(ix.orgName(e.org)), p.text(p.t("action." + e.action)), p.text(subj), p.text(e.detail)})
 	}
 	p.add(&section{ID: "audit", Heading: p.t("audit.title"), Table: t})
 	d.render(w, r, http.StatusOK, "sections", p)
