@@ -157,7 +157,6 @@ func Run(ctx context.Context, opts Options) error {
 	cancel()
 	ln.Close() // removes the socket file (SetUnlinkOnClose)
 	<-served
-	srv.closeAll()
 	return nil
 }
 

@@ -69,10 +69,12 @@ func (c *conn) close() {
 	})
 }
 
-// serve accepts until the listener closes.
+// serve accepts until the listener closes, then ends every connection and
+// returns once their goroutines have.
 func (s *server) serve(ctx context.Context, ln net.Listener) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer s.closeAll() // runs first: no Accept can add a connection any more
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
