@@ -30,8 +30,8 @@ func init() {
 	})
 	AddAdmin(AdminCommand{
 		Path:    "aggregates",
-		Usage:   "[--org ID] [--json]",
-		Summary: "the k-anonymous figures GET /api/v1/aggregates gives",
+		Usage:   "[--org ID] [--round] [--json]",
+		Summary: "the k-anonymous figures GET /api/v1/aggregates gives (--round as serve --round)",
 		Run:     adminAggregates,
 	})
 	AddAdmin(AdminCommand{
@@ -110,11 +110,14 @@ func adminAggregates(ctx context.Context, h *hub.Hub, args []string, stdout io.W
 	fs := flag.NewFlagSet("aggregates", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	org := fs.String("org", "", "one organisation's figures")
+	round := fs.Bool("round", h.Cfg.Round, "round counts at or above k to the nearest 5, as `serve --round` does")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
-	rep, err := aggregates.GetReport(ctx, h.DB, h.Privacy(), time.Now(), *org)
+	p := h.Privacy()
+	p.Round = *round
+	rep, err := aggregates.GetReport(ctx, h.DB, p, time.Now(), *org)
 	if err != nil {
 		return err
 	}

@@ -252,6 +252,11 @@ func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.throttle.success(email)
+	// A new session id at every sign-in, and the browser's previous session
+	// (if any) ends: an id planted before sign-in is worth nothing after.
+	if old, err := r.Cookie(sessionCookie); err == nil {
+		d.opt.DB.ExecContext(r.Context(), `DELETE FROM dash_sessions WHERE id_hash = ?`, sha(old.Value))
+	}
 	id, err := newSession(r.Context(), d.opt.DB, u.Email)
 	if err != nil {
 		d.fail(w, r, nil, err)

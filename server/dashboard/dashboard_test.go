@@ -486,3 +486,39 @@ func TestMessageCatalogsMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestSignInReplacesTheSession(t *testing.T) {
+	db := storetest.SQLite(t)
+	e := newEnv(t, db, nil)
+	b := e.signIn("sector@example.org")
+	u, _ := url.Parse(e.srv.URL)
+	old := b.c.Jar.Cookies(u)[0].Value
+	for _, ck := range b.c.Jar.Cookies(u) {
+		if ck.Name == sessionCookie {
+			old = ck.Value
+		}
+	}
+	b.get("/sign-in")
+	if r := b.post("/sign-in", url.Values{"email": {"sector@example.org"}, "password": {e.pw["sector@example.org"]}}); r.code != 303 {
+		t.Fatalf("second sign-in: %d", r.code)
+	}
+	if _, err := loadSession(context.Background(), db, old); err == nil {
+		t.Fatal("the session from before sign-in still works")
+	}
+	if r := b.get("/"); r.code != 200 {
+		t.Fatalf("new session: %d", r.code)
+	}
+	// Signing out ends the session on the server, not just in the browser.
+	var cur string
+	for _, ck := range b.c.Jar.Cookies(u) {
+		if ck.Name == sessionCookie {
+			cur = ck.Value
+		}
+	}
+	if r := b.post("/sign-out", nil); r.code != 303 {
+		t.Fatalf("sign out: %d", r.code)
+	}
+	if _, err := loadSession(context.Background(), db, cur); err == nil {
+		t.Fatal("the session survives sign-out")
+	}
+}
