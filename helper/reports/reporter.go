@@ -188,7 +188,7 @@ func (r *Reporter) Enqueue(rep Report, now bool) (string, int, error) {
 	r.mu.Lock()
 	it := &Item{ID: newID(), Report: rep, NotBefore: r.opts.Now().Add(r.delay())}
 	if now {
-		it.NotBefore = r.opts.Now()
+		it.NotBefore, it.Urgent = r.opts.Now(), true
 	}
 	st, _ := r.store.stash()
 	if len(st.Tokens) > 0 && st.Org == rep.Org {

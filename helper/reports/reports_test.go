@@ -181,7 +181,7 @@ func TestResendIsIdempotent(t *testing.T) {
 	})
 	var before []byte
 	// Bind the token and keep the file as it was before the send.
-	if err := r.bindToken(ctx, mustItem(t, r, id)); err != nil {
+	if _, err := r.bindToken(ctx, mustItem(t, r, id)); err != nil {
 		t.Fatal(err)
 	}
 	before, _ = os.ReadFile(path)
@@ -520,5 +520,43 @@ func TestKillMidSendLosesNothing(t *testing.T) {
 	r := newReporter(t, root, nil)
 	if st := r.Status(); st.Queued != 0 || st.Failed != 0 {
 		t.Fatalf("left behind: %+v", st)
+	}
+}
+
+// TestFetchIsNotLinedUpWithSend: when a report finds the stash empty, the
+// tokens fetched for it are not spent at once; the report waits another
+// random delay. A report the person asked to send now does not wait.
+func TestFetchIsNotLinedUpWithSend(t *testing.T) {
+	root := t.TempDir()
+	h, _ := enrolled(t, root)
+	dirs := dirsAt(root)
+	cfg, _ := config.Open(dirs.ConfigFile())
+	r, err := New(Options{Dirs: dirs, Config: cfg, Secrets: keyring.NewFileStore(filepath.Join(root, "secrets.json")),
+		MinDelay: time.Hour, MaxDelay: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, _, err := r.Enqueue(testReport(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := mustItem(t, r, id)
+	it.NotBefore = time.Now() // due now, stash empty
+	r.store.putItem(it)
+	done, retry := r.send(ctx, id)
+	if done || time.Until(retry) < 59*time.Minute {
+		t.Fatalf("sent right after fetching tokens (done %v, retry in %v)", done, time.Until(retry))
+	}
+	if it := mustItem(t, r, id); it.Token == "" {
+		t.Fatal("token not bound before the wait")
+	}
+	if n := count(t, h); n != 0 {
+		t.Fatalf("counted %d", n)
+	}
+	// With tokens in the stash, an urgent report goes at once.
+	id2, _, _ := r.Enqueue(testReport(), true)
+	if !r.SendNow(ctx, id2) || count(t, h) != 1 {
+		t.Fatal("urgent report not sent at once")
 	}
 }

@@ -123,8 +123,20 @@ func (r *Reporter) send(ctx context.Context, id string) (done bool, retry time.T
 		return false, r.opts.Now().Add(r.opts.MaxBackoff)
 	}
 	if it.Token == "" {
-		if err := r.bindToken(ctx, it); err != nil {
+		fetched, err := r.bindToken(ctx, it)
+		if err != nil {
 			return false, r.backoff(it, "fetching a token: "+err.Error())
+		}
+		if fetched && !it.Urgent {
+			// Tokens were fetched just now: sending at once would line the
+			// fetch up with the report. Wait another random delay.
+			it.NotBefore = r.opts.Now().Add(r.delay())
+			r.mu.Lock()
+			err := r.store.putItem(it)
+			r.mu.Unlock()
+			if err == nil {
+				return false, it.NotBefore
+			}
 		}
 	}
 	res, err := api.sendReport(ctx, it.Report, it.Token)
@@ -199,27 +211,29 @@ func (r *Reporter) backoff(it *Item, reason string) time.Time {
 }
 
 // bindToken gives it a token from the stash (fetching a batch if the stash
-// is empty) and persists the binding before anything is sent.
-func (r *Reporter) bindToken(ctx context.Context, it *Item) error {
+// is empty, and then saying so) and persists the binding before anything is
+// sent.
+func (r *Reporter) bindToken(ctx context.Context, it *Item) (fetched bool, err error) {
 	r.mu.Lock()
 	st, _ := r.store.stash()
 	r.mu.Unlock()
 	if len(st.Tokens) == 0 || st.Org != it.Report.Org {
 		if err := r.Refill(ctx); err != nil {
-			return err
+			return false, err
 		}
+		fetched = true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, _ = r.store.stash()
 	if len(st.Tokens) == 0 {
-		return errors.New("no token available")
+		return fetched, errors.New("no token available")
 	}
 	it.Token = st.Tokens[0]
 	if err := r.store.putItem(it); err != nil {
 		it.Token = ""
-		return err
+		return fetched, err
 	}
 	st.Tokens = st.Tokens[1:]
-	return r.store.putStash(st)
+	return fetched, r.store.putStash(st)
 }

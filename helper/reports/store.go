@@ -37,11 +37,13 @@ type Item struct {
 	// Token is bound before the first send and never changes after a send
 	// was attempted: a resend after a crash is then byte for byte the same
 	// request, which the hub answers with 200.
-	Token         string    `json:"token,omitempty"`
-	NotBefore     time.Time `json:"not_before"`
-	Attempts      int       `json:"attempts"`
-	TokenFailures int       `json:"token_failures,omitempty"`
-	LastError     string    `json:"last_error,omitempty"`
+	Token     string    `json:"token,omitempty"`
+	NotBefore time.Time `json:"not_before"`
+	// Urgent marks a report the person asked to send at once (--now).
+	Urgent        bool   `json:"urgent,omitempty"`
+	Attempts      int    `json:"attempts"`
+	TokenFailures int    `json:"token_failures,omitempty"`
+	LastError     string `json:"last_error,omitempty"`
 }
 
 // Stash is the token stash with the issuer they were made for.
