@@ -2,10 +2,16 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/detour-project/detour/server/reports"
 	"github.com/detour-project/detour/shared/whitelist"
@@ -51,9 +57,14 @@ func (h *Hub) OpenReports(ctx context.Context) (*reports.Service, error) {
 		}
 		perDay = n
 	}
+	seal, err := h.reportsSealKey()
+	if err != nil {
+		return nil, err
+	}
 	return reports.Open(ctx, h.DB, reports.Config{
 		IssuerName:   h.issuerName(),
 		TokensPerDay: perDay,
+		SealKey:      seal,
 		Document: func() *whitelist.Document {
 			if h.Catalog == nil {
 				return nil
@@ -73,4 +84,45 @@ func (h *Hub) issuerName() string {
 		}
 	}
 	return "detour-hub"
+}
+
+// reportsSealKey is the key that seals token issuer private keys in the
+// database: 32 random bytes in DATA/reports-seal.key (0600), made on first
+// use. Several hubs on one PostgreSQL database need the same file.
+func (h *Hub) reportsSealKey() ([]byte, error) {
+	path := filepath.Join(h.Cfg.DataDir, "reports-seal.key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("hub: reports seal key: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return h.reportsSealKey() // another process made it first
+		}
+		if err != nil {
+			return nil, fmt.Errorf("hub: reports seal key: %w", err)
+		}
+		_, werr := f.Write([]byte(base64.StdEncoding.EncodeToString(key) + "\n"))
+		serr := f.Sync()
+		if cerr := f.Close(); werr == nil && serr == nil {
+			werr = cerr
+		} else if werr == nil {
+			werr = serr
+		}
+		if werr != nil {
+			os.Remove(path)
+			return nil, fmt.Errorf("hub: reports seal key: %w", werr)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hub: reports seal key: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("hub: %s is not a base64 32-byte key", path)
+	}
+	return key, nil
 }

@@ -48,7 +48,7 @@ var Migrations = []store.Step{{
 	CREATE TABLE issuer_keys (
 		key_id      TEXT PRIMARY KEY,      -- base64url SHA-256 of public_key's DER
 		org         TEXT NOT NULL,
-		private_key TEXT NOT NULL,         -- base64 PKCS #8
+		private_key TEXT NOT NULL,         -- "sealed:" AES-GCM of PKCS #8 (or plain base64 PKCS #8)
 		public_key  TEXT NOT NULL,         -- base64url RFC 9578 SPKI
 		created_at  TEXT NOT NULL,
 		not_after   TEXT NOT NULL
@@ -94,6 +94,10 @@ type Config struct {
 	Now func() time.Time
 	// Log receives internal errors only; never request details.
 	Log *slog.Logger
+	// SealKey, 32 bytes, seals issuer private keys at rest (AES-256-GCM):
+	// a copy of the database alone cannot mint tokens. Without it keys are
+	// stored unsealed (tests). Keys stored either way are read either way.
+	SealKey []byte
 }
 
 // Service is the reports domain.
@@ -243,8 +247,12 @@ func (s *Service) signingKey(ctx context.Context, org string) (*orgKey, error) {
 	now := s.now()
 	k := &orgKey{org: org, pub: iss.PublicKey(), issuer: iss, notAfter: now.Add(s.cfg.KeyLifetime).Truncate(time.Second)}
 	p := publish(k)
+	stored, err := seal(s.cfg.SealKey, org, p.KeyID, der)
+	if err != nil {
+		return nil, err
+	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO issuer_keys (key_id, org, private_key, public_key, created_at, not_after) VALUES (?, ?, ?, ?, ?, ?)`,
-		p.KeyID, org, base64.StdEncoding.EncodeToString(der), p.PublicKey, now.Format(time.RFC3339Nano), p.NotAfter)
+		p.KeyID, org, stored, p.PublicKey, now.Format(time.RFC3339Nano), p.NotAfter)
 	if err != nil {
 		return nil, fmt.Errorf("reports: store issuer key for %s: %w", org, err)
 	}
@@ -267,18 +275,22 @@ func (s *Service) orgKeys(ctx context.Context, org string, reload bool) ([]*orgK
 }
 
 func (s *Service) loadOrgKeysLocked(ctx context.Context, org string) ([]*orgKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT private_key, not_after FROM issuer_keys WHERE org = ? ORDER BY not_after DESC, key_id`, org)
+	rows, err := s.db.QueryContext(ctx, `SELECT key_id, private_key, not_after FROM issuer_keys WHERE org = ? ORDER BY not_after DESC, key_id`, org)
 	if err != nil {
 		return nil, fmt.Errorf("reports: load issuer keys of %s: %w", org, err)
 	}
 	defer rows.Close()
 	var out []*orgKey
 	for rows.Next() {
-		var priv, notAfter string
-		if err := rows.Scan(&priv, &notAfter); err != nil {
+		var keyID, priv, notAfter string
+		if err := rows.Scan(&keyID, &priv, &notAfter); err != nil {
 			return nil, fmt.Errorf("reports: load issuer keys of %s: %w", org, err)
 		}
-		k, err := parseKey(org, priv, notAfter)
+		der, err := unseal(s.cfg.SealKey, org, keyID, priv)
+		if err != nil {
+			return nil, err
+		}
+		k, err := parseKey(org, der, notAfter)
 		if err != nil {
 			return nil, err
 		}
@@ -297,11 +309,7 @@ func (s *Service) loadOrgKeysLocked(ctx context.Context, org string) ([]*orgKey,
 	return out, nil
 }
 
-func parseKey(org, priv, notAfter string) (*orgKey, error) {
-	der, err := base64.StdEncoding.DecodeString(priv)
-	if err != nil {
-		return nil, fmt.Errorf("reports: issuer key of %s is not base64: %w", org, err)
-	}
+func parseKey(org string, der []byte, notAfter string) (*orgKey, error) {
 	parsed, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("reports: issuer key of %s: %w", org, err)

@@ -386,6 +386,18 @@ func runEndToEnd(t *testing.T, h *reportstest.Hub) {
 			t.Fatalf("dump looks empty:\n%s", dump)
 		}
 		assertClean(t, "database", dump)
+		rows, err := h.DB.QueryContext(ctx, `SELECT private_key FROM issuer_keys`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var pk string
+			rows.Scan(&pk)
+			if !strings.HasPrefix(pk, "sealed:") {
+				t.Errorf("an issuer private key is stored unsealed")
+			}
+		}
 		logText := h.Log()
 		if !strings.Contains(logText, "/api/v1/reports") {
 			t.Fatalf("the request log is empty: %q", logText)
