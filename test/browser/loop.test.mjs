@@ -117,6 +117,13 @@ test('blocked → prompt with the approved alternative → report → counted �
   assert.equal(agg.overview.needs.find((i) => i.key === 'meeting')?.count.value, 1, JSON.stringify(agg.overview.needs));
   assert.equal(agg.org.methods.find((i) => i.key === 'http-blockpage')?.count.value, 1, JSON.stringify(agg.org.methods));
   assert.equal(agg.org.vendors.find((i) => i.key === 'zscaler')?.count.value, 1, JSON.stringify(agg.org.vendors));
+  // The same figures from the API, with the organisation admin's token.
+  const { token } = hub.adminJSON('api-token', 'create', org.email, '--label', 'loop test');
+  const api = await (await fetch(`${hub.url}/api/v1/aggregates?org=${ORG}`, { headers: { Authorization: `Bearer ${token}` } })).json();
+  assert.equal(api.k, 1);
+  assert.equal(zoomCount(api)?.value, 1, JSON.stringify(api.overview?.top_services));
+  const refused = await fetch(`${hub.url}/api/v1/aggregates?org=${ORG}`);
+  assert.ok([401, 403].includes(refused.status), `no token: HTTP ${refused.status}`);
 
   // The popup: connected, the block listed, the report sent.
   let popup = await b.openPopup();
