@@ -12,7 +12,9 @@ all: build
 deps:
 	scripts/deps.sh
 
-build: go extension
+# extension first: it also compiles govuk.css into server/dashboard/assets, which
+# the detour-server binary embeds.
+build: extension go
 
 go:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/detour ./helper/cmd/detour
