@@ -146,6 +146,13 @@ func TestHostileStringsAreEscaped(t *testing.T) {
 			t.Errorf("%s: a hostile string came back unescaped", path)
 		}
 	}
+	// A failed sign-in echoes the email it was given.
+	anon := e.browser()
+	anon.get("/sign-in")
+	if r := anon.post("/sign-in", url.Values{"email": {hostile}, "password": {"x"}}); r.code != 401 ||
+		strings.Contains(r.body, "<script>alert") || !strings.Contains(r.body, "&lt;script&gt;") {
+		t.Errorf("sign-in echo: %d", r.code)
+	}
 	if r := a.get("/contacts"); !strings.Contains(r.body, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
 		t.Error("contacts: the hostile name is not shown escaped")
 	}
