@@ -122,9 +122,10 @@ func vendor(s string) *string { return &s }
 // Start brings the network up. Close it when done.
 func Start(opts Options) (n *Network, err error) {
 	n = &Network{Domain: Domain, hosts: map[string]*behaviour{}, aliases: map[string]string{}}
+	started := n // the early returns below set n to nil before this runs
 	defer func() {
 		if err != nil {
-			n.Close()
+			started.Close()
 			n = nil
 		}
 	}()
