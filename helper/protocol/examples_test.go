@@ -39,13 +39,13 @@ var (
 		"hello": func() any { return new(protocol.HelloParams) }, "status": func() any { return new(struct{}) },
 		"diagnose": func() any { return new(protocol.DiagnoseParams) }, "suggest": func() any { return new(protocol.SuggestParams) },
 		"report": func() any { return new(protocol.ReportParams) }, "settings": func() any { return new(protocol.SettingsParams) },
-		"sync": func() any { return new(struct{}) },
+		"sync": func() any { return new(struct{}) }, "enrol": func() any { return new(protocol.EnrolParams) },
 	}
 	resultTypes = map[string]func() any{
 		"hello": func() any { return new(protocol.HelloResult) }, "status": func() any { return new(protocol.StatusResult) },
 		"diagnose": func() any { return new(probe.Verdict) }, "suggest": func() any { return new(protocol.SuggestResult) },
 		"report": func() any { return new(protocol.ReportResult) }, "settings": func() any { return new(protocol.Settings) },
-		"sync": func() any { return new(protocol.SyncResult) },
+		"sync": func() any { return new(protocol.SyncResult) }, "enrol": func() any { return new(protocol.EnrolResult) },
 	}
 	eventTypes = map[string]func() any{
 		protocol.EventWhitelistUpdated: func() any { return new(protocol.WhitelistUpdated) },

@@ -217,3 +217,16 @@ type ServiceApproved struct {
 	Service string `json:"service"`
 	Name    string `json:"name"`
 }
+
+// EnrolParams exchanges an enrolment code (sent by `detour enrol`).
+type EnrolParams struct {
+	Hub  string `json:"hub"`
+	Code string `json:"code"`
+}
+
+// EnrolResult says which hub and organisation the device enrolled with.
+type EnrolResult struct {
+	Hub           string `json:"hub"`
+	Org           string `json:"org"`
+	WhitelistKeys int    `json:"whitelist_keys"`
+}

@@ -22,7 +22,7 @@ var files embed.FS
 const Base = "https://detour-project.org/schemas/protocol/"
 
 // RequestTypes are the request types the schemas define.
-var RequestTypes = []string{"hello", "status", "diagnose", "suggest", "report", "settings", "sync"}
+var RequestTypes = []string{"hello", "status", "diagnose", "suggest", "report", "settings", "sync", "enrol"}
 
 // Files returns the schema files (schema/NAME.schema.json).
 func Files() fs.FS { return files }
