@@ -90,7 +90,7 @@ export async function startNet(aliases = {}, { dir } = {}) {
       { cwd: ROOT, env: { ...process.env, CGO_ENABLED: '0' }, stdio: 'inherit' });
   }
   const args = [];
-  if (dir) args.push('--dir', dir);
+  if (dir) { mkdirSync(dir, { recursive: true }); args.push('--dir', dir); }
   for (const [h, s] of Object.entries(aliases)) args.push('--alias', `${h}=${s}`);
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
