@@ -263,12 +263,59 @@ func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, serv
 	ds, vals := series(w, by["day"])
 	cs, tot := p.Group(vals, total)
 	d.Daily, d.Total = days(ds, cs), tot
+	if service != "" {
+		// A service's page must not show what the list it is reached from
+		// hides: if its total is hidden there (even by secondary
+		// suppression), it is hidden here, and so is every part of it.
+		hidden, err := hiddenInList(ctx, q, p, w, org, service)
+		if err != nil {
+			return nil, err
+		}
+		if hidden {
+			p.hideAll(d)
+		}
+	}
 	return d, nil
 }
 
+// hiddenInList says whether service's count is hidden in the list of
+// services over w for org ("" for every organisation): the overview's top
+// services, or an organisation's ranked services.
+func hiddenInList(ctx context.Context, q store.Querier, p Privacy, w Window, org, service string) (bool, error) {
+	where, args := filter(w, org, "")
+	by, total, err := scan(ctx, q, []string{"service"}, where, args)
+	if err != nil {
+		return false, err
+	}
+	for _, it := range p.items(by["service"], total, 0) {
+		if it.Key == service {
+			return it.Count.Suppressed, nil
+		}
+	}
+	return false, nil
+}
+
+// hideAll hides a detail's total and every non-zero part of it.
+func (p Privacy) hideAll(d *Detail) {
+	d.Total = p.hidden()
+	for _, list := range [][]Item{d.Services, d.Methods, d.Vendors, d.Needs} {
+		for i := range list {
+			if list[i].Count.Suppressed || list[i].Count.Int() > 0 {
+				list[i].Count = p.hidden()
+			}
+		}
+	}
+	for i := range d.Daily {
+		if d.Daily[i].Count.Suppressed || d.Daily[i].Count.Int() > 0 {
+			d.Daily[i].Count = p.hidden()
+		}
+	}
+}
+
 // GetPairs counts reports per organisation and service over w, largest
-// first; org "" means every organisation. Each pair is suppressed on its
-// own (no total is shown beside them).
+// first; org "" means every organisation. Each organisation's pairs are
+// suppressed as a group against its total, exactly as that organisation's
+// page lists them (GetOrg over the same window), so the two agree.
 func GetPairs(ctx context.Context, q store.Querier, p Privacy, w Window, org string) ([]Pair, error) {
 	where, args := filter(w, org, "")
 	rows, err := q.QueryContext(ctx, "SELECT org, service, SUM(n) FROM report_counts WHERE "+where+" GROUP BY org, service", args...)
@@ -282,11 +329,26 @@ func GetPairs(ctx context.Context, q store.Querier, p Privacy, w Window, org str
 		if err := rows.Scan(&pr.Org, &pr.Service, &pr.Raw); err != nil {
 			return nil, fmt.Errorf("aggregates: pairs: %w", err)
 		}
-		pr.Count = p.Count(pr.Raw)
 		out = append(out, pr)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("aggregates: pairs: %w", err)
+	}
+	byOrg := map[string][]int{}
+	for i, pr := range out {
+		byOrg[pr.Org] = append(byOrg[pr.Org], i)
+	}
+	for _, idx := range byOrg {
+		parts := make([]int64, len(idx))
+		var total int64
+		for j, i := range idx {
+			parts[j] = out[i].Raw
+			total += out[i].Raw
+		}
+		cs, _ := p.Group(parts, total)
+		for j, i := range idx {
+			out[i].Count = cs[j]
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Raw != out[j].Raw {

@@ -108,6 +108,30 @@ func TestQueries(t *testing.T) {
 		if len(pairs) != 4 || pairs[0].Org != "org-a" || pairs[0].Service != "zoom" || !pairs[3].Count.Suppressed {
 			t.Fatalf("pairs: %+v", pairs)
 		}
+		// Pairs agree with the organisation's page: org-a's zoom (25) is
+		// hidden beside miro's 2, since 27 - 25 would reveal it.
+		for _, pr := range pairs {
+			if pr.Org == "org-a" && !pr.Count.Suppressed {
+				t.Fatalf("pair %s/%s shown though its org page hides it", pr.Org, pr.Service)
+			}
+		}
+		// A service hidden in the overview's list (trello, secondary) is
+		// hidden on its own page too, parts and all.
+		tr, err := aggregates.GetService(ctx, db, p, w, "trello", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tr.Total.Suppressed || !tr.Methods[0].Count.Suppressed {
+			t.Fatalf("trello's page shows what the overview hides: %+v", tr)
+		}
+		// And the pair's detail (review item) is hidden as its org lists it.
+		za, err := aggregates.GetService(ctx, db, p, w, "zoom", "org-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !za.Total.Suppressed {
+			t.Fatalf("zoom at org-a shown: %s", za.Total)
+		}
 
 		rep, err := aggregates.GetReport(ctx, db, p, now, "org-b")
 		if err != nil {
