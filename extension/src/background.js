@@ -5,6 +5,7 @@ import { Helper, HelperError, LOCAL_ABSENT, CODE_UNKNOWN_TYPE } from './lib/nati
 import { browserCandidate, combine, isPaused, selectHeaders, isBlockishRedirect } from './lib/verdict.js';
 import { catalogHosts, serviceForHost, matchPatterns, urlFilters, originOf, snapshotAlternatives } from './lib/catalog.js';
 import { SNAPSHOT } from './generated/snapshot.js';
+import { diagnoseRequest, reportRequest, suggestRequest, pauseRequest } from './lib/messages.js';
 
 const services = SNAPSHOT.services;
 const hosts = catalogHosts(services);
@@ -19,14 +20,20 @@ const PROMPT_PATH = 'src/prompt/prompt.html';
 const helper = new Helper({ connect: (h) => api.runtime.connectNative(h), browser: browserName() });
 let settings = null; // the helper's settings, or null when it has none
 
+// Open pages (the popup) re-render when the helper connects or goes away.
+function broadcast(kind) {
+  try { api.runtime.sendMessage({ event: kind }).catch(() => {}); } catch { /* no page open */ }
+}
 helper.on('state', async (s) => {
   if (s.connected) await refreshSettings();
+  broadcast('state');
 });
 helper.on('event', (type, data) => {
   if (type === 'settings-changed') settings = data;
   if (type === 'whitelist-updated' && helper.hello) {
     helper.hello = { ...helper.hello, whitelist_version: data.version, whitelist_stale: false };
   }
+  broadcast('state');
 });
 
 async function refreshSettings() {
@@ -82,7 +89,8 @@ async function handleSignal(tabId, url, sig) {
   const cand = browserCandidate(sig);
   if (cand.ignore) { decided({ host: o.host, prompt: false, method: 'unknown', ignored: cand.ignore }); return; }
   // One decision per failed load: the same failure is often reported by both
-  // webNavigation and webRequest; a later, clearer signal still counts.
+  // webNavigation and webRequest; a later, clearer signal still counts. A new
+  // load (onBeforeRequest) clears this.
   const last = inflight.get(tabId);
   if (last && last.host === o.host && Date.now() - last.at < 3000 && cand.confidence <= last.confidence) return;
   inflight.set(tabId, { host: o.host, at: Date.now(), confidence: cand.confidence });
@@ -91,10 +99,7 @@ async function handleSignal(tabId, url, sig) {
   let diag = null;
   let helperNote = null;
   try {
-    diag = await helper.request('diagnose', {
-      url: o.origin,
-      signal: { error: cand.error ?? sig.error ?? null, status: sig.status ?? null, redirect_host: sig.redirectHost ?? null },
-    }, DIAGNOSE_TIMEOUT_MS);
+    diag = await helper.request('diagnose', diagnoseRequest(o.origin, { ...sig, error: cand.error ?? sig.error }), DIAGNOSE_TIMEOUT_MS);
   } catch (e) {
     helperNote = e instanceof HelperError ? e.code : 1;
   }
@@ -122,7 +127,7 @@ async function handleSignal(tabId, url, sig) {
   };
   if (st.report_automatically && !rec.paused) {
     try {
-      await helper.request('report', { host: rec.host, need: 'other', method: rec.method, ...(rec.vendor ? { vendor: rec.vendor } : {}) });
+      await helper.request('report', reportRequest(rec, 'other'));
       rec.reported = { state: 'queued', need: 'other', automatic: true };
     } catch { /* the prompt offers the button */ }
   }
@@ -134,6 +139,11 @@ async function handleSignal(tabId, url, sig) {
     await api.tabs.update(tabId, { url: api.runtime.getURL(`${PROMPT_PATH}?${q}`) });
   } catch { /* the tab has gone */ }
 }
+
+// A new main-frame load of a catalog host starts a new decision.
+api.webRequest.onBeforeRequest.addListener((d) => {
+  inflight.delete(d.tabId);
+}, { urls: patterns, types: ['main_frame'] });
 
 // Navigation errors in the main frame (the browser's error page).
 api.webNavigation.onErrorOccurred.addListener((d) => {
@@ -160,19 +170,28 @@ api.webRequest.onHeadersReceived.addListener((d) => {
 // ---- suggestions and reports ----------------------------------------------------
 async function suggest(host) {
   const svc = serviceForHost(services, host);
+  const fromSnapshot = (helperError) => ({
+    source: 'snapshot', status: 'unknown', approvals: null, stale: true, built_at: SNAPSHOT.built_at,
+    alternatives: snapshotAlternatives(services, svc), helperError,
+  });
+  let r;
   try {
-    const r = await helper.request('suggest', { host });
-    const alternatives = (r.alternatives ?? []).map((a) => {
-      const s = typeof a.service === 'object' && a.service ? a.service : services.find((x) => x.id === a.service) ?? { id: a.service };
-      return { service: s.id, name: s.name ?? s.id, url: s.url ?? null, rank: a.rank, reasons: a.reasons ?? [] };
-    });
-    return { source: 'helper', status: r.status, approvals: r.approvals ?? null, alternatives, stale: !!r.stale, org: r.org ?? null };
+    r = await helper.request('suggest', suggestRequest(host));
   } catch (e) {
-    return {
-      source: 'snapshot', status: 'unknown', approvals: null, stale: true, built_at: SNAPSHOT.built_at,
-      alternatives: snapshotAlternatives(services, svc), helperError: e instanceof HelperError ? e.code : 1,
-    };
+    return fromSnapshot(e instanceof HelperError ? e.code : 1);
   }
+  const alternatives = (Array.isArray(r.alternatives) ? r.alternatives : []).map((a) => {
+    const id = typeof a.service === 'object' && a.service ? a.service.id : String(a.service ?? '');
+    const s = services.find((x) => x.id === id) ?? (typeof a.service === 'object' ? a.service : { id });
+    return { service: id, name: s.name ?? id, url: s.url ?? null, rank: a.rank, reasons: Array.isArray(a.reasons) ? a.reasons : [] };
+  });
+  // A helper that holds no whitelist yet knows no approvals: the bundled
+  // catalog's tools for the same job are still worth showing, marked as such.
+  if (alternatives.length === 0 && (helper.hello?.whitelist_version ?? null) === null) return fromSnapshot('no-list');
+  return {
+    source: 'helper', status: r.status ?? 'unknown', approvals: typeof r.approvals === 'number' ? r.approvals : null,
+    alternatives, stale: !!r.stale, org: r.org ?? null, built_at: SNAPSHOT.built_at,
+  };
 }
 
 function reportAvailability() {
@@ -188,7 +207,7 @@ async function report(id, need) {
   const av = reportAvailability();
   if (!av.available) return { ok: false, why: av.why };
   try {
-    const r = await helper.request('report', { host: rec.host, need, method: rec.method, ...(rec.vendor ? { vendor: rec.vendor } : {}) });
+    const r = await helper.request('report', reportRequest(rec, need));
     rec.reported = { state: r.state ?? 'queued', need, automatic: false };
     await saveBlock(rec);
     return { ok: true, result: r };
@@ -201,7 +220,7 @@ async function setPause(minutes) {
   const until = minutes ? new Date(Date.now() + minutes * 60000).toISOString() : null;
   if (helper.can('settings')) {
     try {
-      settings = await helper.request('settings', { set: { paused_until: until } });
+      settings = await helper.request('settings', pauseRequest(until));
       return settings;
     } catch { /* fall back to local */ }
   }

@@ -5,7 +5,7 @@
 // extension degrades (snapshot suggestions, reporting visibly unavailable).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium, makeTLS, startSite, closedPort, serveBlockPage, screenshot, axe, waitFor, sleep, CHROME_ID } from './lib/harness.mjs';
+import { launchChromium, startHub, makeTLS, startSite, closedPort, serveBlockPage, screenshot, axe, waitFor, sleep, CHROME_ID } from './lib/harness.mjs';
 
 const PROMPT = `chrome-extension://${CHROME_ID}/src/prompt/prompt.html`;
 const SECRET_PATH = '/document/d/SECRET-DOC-ID/edit?usp=sharing';
@@ -22,8 +22,14 @@ async function promptPage(page) {
 }
 
 describe('with the helper', () => {
-  let b, tls, block, down, refused;
+  let b, tls, block, down, refused, hub;
   before(async () => {
+    // A hub with an organisation that blocks Google Docs and names Microsoft 365 instead.
+    hub = await startHub();
+    hub.admin('org', 'add', 'example-borough', '--name', 'Example Borough Council');
+    hub.admin('policy', 'set', 'example-borough', 'google-docs', 'blocked', '--alternatives', 'microsoft-365');
+    hub.admin('policy', 'set', 'example-borough', 'microsoft-365', 'approved');
+    const keys = await hub.json('/api/v1/keys');
     tls = makeTLS(['docs.google.com', 'zoom.us', 'trello.com']);
     block = await startSite(serveBlockPage('squid'), { tls });
     down = await startSite((req, res) => { res.writeHead(503, { 'Content-Type': 'text/html' }); res.end('<title>Service Unavailable</title><h1 id="own-503">We are down for maintenance</h1>'); }, { tls });
@@ -31,6 +37,7 @@ describe('with the helper', () => {
     b = await launchChromium({
       hostRules: [`MAP docs.google.com 127.0.0.1:${block.port}`, `MAP zoom.us 127.0.0.1:${down.port}`, `MAP trello.com 127.0.0.1:${refused}`],
       extraArgs: [`--ignore-certificate-errors-spki-list=${tls.spki}`],
+      hubConfig: { hub: hub.url, org: 'example-borough', whitelist_keys: keys.whitelist_keys },
       env: {
         DETOUR_PROBE_CONNECT_TO: `docs.google.com:443:127.0.0.1:${block.port},zoom.us:443:127.0.0.1:${down.port},trello.com:443:127.0.0.1:${refused}`,
         DETOUR_PROBE_CA_FILE: tls.caFile,
@@ -41,6 +48,7 @@ describe('with the helper', () => {
     await b?.close();
     await block?.close();
     await down?.close();
+    await hub?.close();
   });
 
   test('the popup reports a connected helper through relay and agent', async () => {
@@ -55,7 +63,14 @@ describe('with the helper', () => {
     await p.close();
   });
 
-  test('a filter block page on a catalog host ends on the prompt with an alternative', async () => {
+  test('a filter block page on a catalog host ends on the prompt with the approved alternative', async () => {
+    // The agent has synced the hub's signed whitelist.
+    await waitFor(async () => {
+      const p = await b.openPopup();
+      const v = await p.getAttribute('#whitelist-version', 'data-version');
+      await p.close();
+      return Number(v) >= 4;
+    }, { timeout: 30000, interval: 500, what: 'the whitelist from the hub' });
     const page = await b.context.newPage();
     await gotoQuiet(page, `https://docs.google.com${SECRET_PATH}`);
     await promptPage(page);
@@ -68,18 +83,27 @@ describe('with the helper', () => {
     assert.ok(alts.length >= 1, 'at least one alternative');
     const source = await page.getAttribute('body', 'data-suggest-source');
     const caps = (await b.helperState()).hello.capabilities;
-    if (caps.includes('suggest')) {
-      assert.equal(source, 'helper');
-    } else {
-      // The helper cannot suggest yet: the bundled snapshot answers, marked as possibly out of date.
-      assert.equal(source, 'snapshot');
-      assert.match(await page.textContent('#alt-source'), /not available yet.*may be out of date/);
-      for (const a of alts) assert.match(a.href, /^https:\/\//);
-      assert.ok(alts.every((a) => a.id !== 'google-docs'), 'the blocked service is not its own alternative');
-    }
-    // Technical details name the evidence.
+    assert.ok(caps.includes('suggest'), 'the helper suggests');
+    assert.equal(source, 'helper');
+    assert.equal(await page.getAttribute('body', 'data-status'), 'blocked');
+    assert.equal(alts[0].id, 'microsoft-365', JSON.stringify(alts));
+    assert.equal(alts[0].href, 'https://www.office.com/');
+    assert.match(alts[0].text, /Open Microsoft 365/);
+    assert.match(alts[0].text, /Your organisation recommends it instead of Google Docs/);
+    assert.match(alts[0].text, /Your organisation approves it/);
+    assert.match(await page.textContent('#alt-intro'), /Your organisation has decided to block/);
+    assert.ok(!(await page.isHidden('#approvals')), 'how many organisations approve the blocked tool');
+    assert.match(await page.textContent('#approvals'), /0 organisations approve Google Docs/);
+    // The helper's diagnosis decided, and named the filter.
+    const d = (await b.decisions()).filter((x) => x.host === 'docs.google.com' && x.source).at(-1);
+    assert.equal(d.source, 'helper', JSON.stringify(d));
+    assert.equal(d.helperMethod, 'http-blockpage');
+    assert.match(await page.textContent('#vendor'), /Squid/);
+    // Technical details name the evidence, the browser's and the helper's.
     await page.click('#details summary');
     assert.match(await page.textContent('#evidence'), /403/);
+    assert.match(await page.textContent('#evidence'), /Squid/);
+    assert.match(await page.textContent('#tech'), /Detour helper's tests/);
     // Reporting: available only when the helper can report and the device is enrolled; never faked.
     const st = await b.helperState();
     const reportDisabled = await page.isDisabled('#report');
@@ -113,6 +137,7 @@ describe('with the helper', () => {
     await gotoQuiet(page, 'https://trello.com/b/board');
     const d = await waitFor(async () => (await b.decisions()).find((x) => x.host === 'trello.com'), { timeout: 15000, what: 'a decision for trello.com' });
     assert.equal(d.prompt, false, JSON.stringify(d));
+    assert.equal(d.blocked, false, JSON.stringify(d));
     await sleep(300);
     assert.ok(!page.url().startsWith(PROMPT), page.url());
     await page.close();

@@ -62,6 +62,10 @@ async function main() {
   $('resume').addEventListener('click', async () => { await ask('pause', { minutes: null }); refresh(); });
   $('reconnect').addEventListener('click', async () => { render(await ask('reconnect')); });
   await refresh();
+  // The background says when the helper's state changes; a slow poll covers a
+  // background that restarted meanwhile.
+  api.runtime.onMessage.addListener((m) => { if (m?.event === 'state') refresh(); });
+  setInterval(refresh, 5000);
 }
 
 main();

@@ -24,6 +24,18 @@ function row(dl, labelKey, value) {
   dl.append(div);
 }
 
+// The helper's reasons have stable codes: say them in the page's language,
+// keeping the helper's own sentence for a code this version does not know.
+function reasonText(r, blockedName) {
+  switch (r?.code) {
+    case 'org-alternative': return t('reason_org_alternative', [blockedName]);
+    case 'approved-here': return t('reason_approved_here');
+    case 'approved-by-n': return t('reason_approved_by_n', [(/\d+/.exec(r.text ?? '') ?? ['?'])[0]]);
+    case 'shared-features': return t('reason_shared_features', [blockedName]);
+    default: return typeof r?.text === 'string' ? r.text.slice(0, 200) : '';
+  }
+}
+
 async function main() {
   await initI18n(params.get('lang'));
   const id = params.get('id') ?? '';
@@ -37,17 +49,21 @@ async function main() {
   if (rec.vendor) { $('vendor').hidden = false; $('vendor').textContent = t('vendorLine', [rec.vendor]); }
   document.body.dataset.method = rec.method;
 
-  // Alternatives.
-  const sug = await ask('suggest', { host: rec.host }).catch(() => null);
+  // Alternatives and the helper's state, asked for together.
+  const sugP = ask('suggest', { host: rec.host }).catch(() => null);
+  const stateP = ask('state').catch(() => null);
+  const sug = await sugP;
   const list = $('alternatives');
   const alts = (sug?.alternatives ?? []).filter((a) => a.url);
   document.body.dataset.suggestSource = sug?.source ?? 'none';
+  document.body.dataset.status = sug?.status ?? 'unknown';
   if (sug?.status === 'approved') {
     $('alt-intro').textContent = t('altApprovedHere', [name]);
   } else if (alts.length === 0) {
     $('alt-intro').textContent = t('altNone');
   } else {
-    $('alt-intro').textContent = t(sug.source === 'helper' ? 'altIntroHelper' : 'altIntroSnapshot');
+    $('alt-intro').textContent = (sug.status === 'blocked' ? t('statusBlockedHere', [name]) + ' ' : '')
+      + t(sug.source !== 'helper' ? 'altIntroSnapshot' : sug.org ? 'altIntroHelper' : 'altIntroHelperNoOrg');
   }
   for (const a of alts) {
     const li = document.createElement('li');
@@ -60,7 +76,7 @@ async function main() {
     link.href = a.url;
     link.textContent = t('openAlternative', [a.name]);
     li.append(link);
-    const reasons = (a.reasons ?? []).map((r) => r.text).filter(Boolean);
+    const reasons = (a.reasons ?? []).map((r) => reasonText(r, name)).filter(Boolean);
     if (reasons.length) {
       const p = document.createElement('p');
       p.className = 'govuk-body-s';
@@ -87,7 +103,7 @@ async function main() {
   });
 
   // Report.
-  const state = await ask('state').catch(() => null);
+  const state = await stateP;
   const av = state?.report ?? { available: false, why: 'absent' };
   const button = $('report');
   if (rec.reported) {
