@@ -486,6 +486,16 @@ func TestMessageCatalogsMatch(t *testing.T) {
 		}
 	}
 	// Every vocabulary word a page can show has a message.
+	for _, lang := range Langs {
+		for _, got := range []string{
+			tr(lang, "chart.trend_desc", 30, "2026-10-24", "2026-11-22", 7, 2, tr(lang, "count.fewer", 5)),
+			tr(lang, "layout.privacy", 5), tr(lang, "review.saved_version", 3), tr(lang, "review.page_of", 1, 2),
+		} {
+			if strings.Contains(got, "%!") {
+				t.Errorf("%s: bad format: %s", lang, got)
+			}
+		}
+	}
 	for _, key := range []string{"status.approved", "status.blocked", "status.restricted", "status.unknown", "review.new",
 		"review.under-review", "review.approved", "review.kept-blocked"} {
 		if _, ok := messages["en"][key]; !ok {

@@ -3,8 +3,6 @@
 // GET /api/v1/aggregates (the same k-anonymous figure the page shows).
 (function () {
   'use strict';
-  document.documentElement.classList.add('js-enabled');
-  document.body && document.body.classList.add('js-enabled', 'govuk-frontend-supported');
   var live = document.querySelector('[data-live="blocks-this-week"]');
   if (!live || !window.fetch) return;
   var fewer = live.getAttribute('data-fewer') || '';
