@@ -10,6 +10,7 @@ import (
 
 	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/reports"
+	"github.com/detour-project/detour/installer"
 	fingerprintdata "github.com/detour-project/detour/shared/fingerprints"
 	"github.com/detour-project/detour/shared/method"
 	"github.com/detour-project/detour/shared/version"
@@ -74,7 +75,43 @@ func setupReports(ctx context.Context, env *Env) error {
 		return e, nil
 	})
 	go rep.Run(ctx)
+	go enrolManaged(ctx, env, rep)
 	return nil
+}
+
+// ManagedRootEnv puts the managed policy file under another root (tests).
+const ManagedRootEnv = "DETOUR_MANAGED_ROOT"
+
+// enrolManaged enrols the device with the hub and enrolment code of the
+// organisation's managed policy, when both are set and the device is not
+// enrolled yet, retrying with backoff while the hub is away.
+func enrolManaged(ctx context.Context, env *Env, rep *reports.Reporter) {
+	m, err := installer.ReadManaged(os.Getenv(ManagedRootEnv))
+	if err != nil {
+		env.Log.Error("reports: managed policy unreadable; no managed enrolment", "err", err)
+		return
+	}
+	if m == nil || m.Hub == "" || m.EnrolmentCode == "" || rep.Enrolled() {
+		return
+	}
+	wait := time.Second
+	for {
+		e, err := rep.Enrol(ctx, m.Hub, m.EnrolmentCode)
+		if err == nil {
+			env.Log.Info("enrolled by managed policy", "org", e.Org)
+			if env.Whitelist != nil {
+				env.Whitelist.Sync(ctx)
+			}
+			return
+		}
+		env.Log.Warn("reports: managed enrolment failed; will retry", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Minute)
+	}
 }
 
 func parseDelay(v string) (time.Duration, time.Duration, error) {

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -58,6 +59,7 @@ func request(t *testing.T, typ string, params map[string]any) protocol.Request {
 // its fingerprint id, and the service-approved event.
 func TestReportHandler(t *testing.T) {
 	t.Setenv(ReportDelayEnv, "0")
+	t.Setenv(ManagedRootEnv, t.TempDir()) // no managed policy
 	h := reportstest.Start(t, "")
 	svc, err := h.OpenReports(context.Background())
 	if err != nil {
@@ -203,5 +205,53 @@ func TestParseDelay(t *testing.T) {
 		if (err == nil) != c.ok || (c.ok && (lo != c.lo || hi != c.hi)) {
 			t.Errorf("%q: %v %v %v", c.in, lo, hi, err)
 		}
+	}
+}
+
+// TestManagedEnrolment: a managed policy with a hub and an enrolment code
+// enrols the device at start, without the person doing anything.
+func TestManagedEnrolment(t *testing.T) {
+	h := reportstest.Start(t, "")
+	svc, err := h.OpenReports(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := svc.CreateCode(context.Background(), "org-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	policy, _ := json.Marshal(map[string]string{"hub": h.URL, "enrolment_code": code})
+	if err := os.MkdirAll(filepath.Join(root, "etc", "detour"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "detour", "managed.json"), policy, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(ManagedRootEnv, root)
+	dirs := testDirs(t)
+	dirs.Ensure()
+	cfg, err := config.Open(dirs.ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Dirs: dirs, Config: cfg, Secrets: keyring.NewFileStore(filepath.Join(dirs.State, "secrets.json")), Log: quiet, Reg: NewRegistry(nil)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := setupReports(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if en, _ := env.Reg.Snapshot()[SectionEnrolled].(bool); en {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not enrolled by the managed policy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c := cfg.Get(); c.Org != "org-b" || c.Hub != h.URL {
+		t.Fatalf("config %+v", c)
 	}
 }
