@@ -1,0 +1,193 @@
+package relay_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/detour-project/detour/helper/nativemsg"
+	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/helper/relay"
+	"github.com/detour-project/detour/shared/ids"
+)
+
+func shortDirs(t *testing.T) paths.Dirs {
+	t.Helper()
+	d, err := os.MkdirTemp("", "dt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	dirs := paths.Dirs{Config: filepath.Join(d, "c"), State: filepath.Join(d, "s"), Runtime: filepath.Join(d, "r")}
+	if err := dirs.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+// fakeAgent answers "echo" and hangs up on "drop" without replying; "die"
+// also stops listening, so nothing answers a reconnect.
+func fakeAgent(t *testing.T, dirs paths.Dirs) {
+	t.Helper()
+	ln, err := net.Listen("unix", dirs.Socket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r, w := nativemsg.NewReader(c), nativemsg.NewWriter(c)
+				for {
+					b, err := r.Read()
+					if err != nil {
+						return
+					}
+					req, _ := protocol.ParseRequest(b)
+					switch req.Type {
+					case "drop":
+						return
+					case "die":
+						ln.Close()
+						return
+					default:
+						w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: map[string]any{}})
+					}
+				}
+			}()
+		}
+	}()
+}
+
+type inProc struct {
+	in   *io.PipeWriter
+	out  chan protocol.Envelope
+	exit chan int
+}
+
+func runInProc(t *testing.T, dirs paths.Dirs, exe string) *inProc {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	p := &inProc{in: inW, out: make(chan protocol.Envelope, 100), exit: make(chan int, 1)}
+	go func() {
+		p.exit <- relay.Run(context.Background(), relay.Options{
+			Args: []string{ids.ChromeOrigin(ids.ChromeExtensionID)}, In: inR, Out: outW,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Dirs: dirs, Exe: exe,
+			Allowed: relay.AllowedIDs(),
+		})
+		outW.Close()
+	}()
+	go func() {
+		r := nativemsg.NewReader(outR)
+		for {
+			b, err := r.Read()
+			if err != nil {
+				close(p.out)
+				return
+			}
+			var e protocol.Envelope
+			json.Unmarshal(b, &e)
+			p.out <- e
+		}
+	}()
+	t.Cleanup(func() { inW.Close() })
+	return p
+}
+
+func (p *inProc) send(t *testing.T, id int, typ string) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"id": id, "type": typ})
+	if err := nativemsg.NewWriter(p.in).Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (p *inProc) reply(t *testing.T) protocol.Envelope {
+	t.Helper()
+	select {
+	case e, ok := <-p.out:
+		if !ok {
+			t.Fatal("relay output ended")
+		}
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reply")
+	}
+	return protocol.Envelope{}
+}
+
+func errCode(e protocol.Envelope) int {
+	if e.Error == nil {
+		return 0
+	}
+	return e.Error.Code
+}
+
+func TestAgentDropAnswersPendingAndReconnects(t *testing.T) {
+	dirs := shortDirs(t)
+	fakeAgent(t, dirs)
+	p := runInProc(t, dirs, "/nonexistent")
+	p.send(t, 1, "echo")
+	if e := p.reply(t); *e.ID != 1 || !*e.OK {
+		t.Fatalf("echo: %+v", e)
+	}
+	p.send(t, 2, "drop")
+	if e := p.reply(t); *e.ID != 2 || errCode(e) != protocol.CodeAgentDown || e.Type != "drop" {
+		t.Fatalf("request lost with the agent: %+v", e)
+	}
+	// Reconnected: the next request is served.
+	p.send(t, 3, "echo")
+	if e := p.reply(t); *e.ID != 3 || !*e.OK {
+		t.Fatalf("after reconnect: %+v", e)
+	}
+	p.in.Close()
+	if code := <-p.exit; code != 0 {
+		t.Fatalf("exit %d on stdin EOF", code)
+	}
+}
+
+func TestAgentGoneForGood(t *testing.T) {
+	dirs := shortDirs(t)
+	fakeAgent(t, dirs)
+	// Nothing can be started in its place.
+	p := runInProc(t, dirs, "/bin/false")
+	p.send(t, 1, "die")
+	if e := p.reply(t); *e.ID != 1 || errCode(e) != protocol.CodeAgentDown {
+		t.Fatalf("pending request: %+v", e)
+	}
+	if e := p.reply(t); *e.ID != 0 || errCode(e) != protocol.CodeAgentDown {
+		t.Fatalf("final error: %+v", e)
+	}
+	select {
+	case code := <-p.exit:
+		if code != 1 {
+			t.Fatalf("exit %d, want 1", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("relay did not exit")
+	}
+}
+
+func TestNoAgentCanStart(t *testing.T) {
+	dirs := shortDirs(t)
+	p := runInProc(t, dirs, "/bin/false")
+	if e := p.reply(t); *e.ID != 0 || errCode(e) != protocol.CodeAgentDown {
+		t.Fatalf("reply: %+v", e)
+	}
+	if code := <-p.exit; code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+}
