@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
-  ORG, startLoopHub, setupOrg, startNet, leafSPKI, probeEnv, pacFor, enrolHelper, launchBrowser, gotoPrompt, signIn,
+  ORG, startLoopHub, setupOrg, startNet, leafSPKI, probeEnv, pacFor, enrolHelper, launchBrowser, gotoPrompt, signIn, PROMPT_PREFIX,
   waitFor, sleep, stopAgent, ROOT,
 } from '../browser/lib/stack.mjs';
 import { DETOUR, RESULTS } from '../browser/lib/harness.mjs';
@@ -66,6 +66,7 @@ async function main() {
   // A fresh demo each time: the story starts from nothing counted.
   rmSync(RUN, { recursive: true, force: true });
   mkdirSync(HOME, { recursive: true, mode: 0o700 });
+  mkdirSync(RESULTS, { recursive: true });
   const log = (name) => createWriteStream(join(RUN, name), { flags: 'a' });
 
   say('Starting the simulated filtered network...');
@@ -107,7 +108,7 @@ async function main() {
     'MAP * ~NOTFOUND',
   ];
   const b = await launchBrowser({
-    home: HOME, headless,
+    home: HOME, headless, handleSignals: false,
     env: Object.fromEntries(Object.entries(agentEnv).filter(([k]) => k.startsWith('DETOUR_'))),
     hostRules,
     extraArgs: [`--ignore-certificate-errors-spki-list=${spki}`, `--proxy-pac-url=${pacFor(net.proxyPort, PROXY_REFUSED)}`],
@@ -140,6 +141,14 @@ async function main() {
     const first = b.context.pages()[0];
     await first.goto('https://zoom.us/', { waitUntil: 'commit' }).catch(() => {});
     await first.bringToFront();
+    try {
+      await first.waitForURL((u) => u.href.startsWith(PROMPT_PREFIX), { timeout: 20000 });
+      say('(The first tab shows Detour\'s prompt for zoom.us.)');
+      if (args.has('--screenshot')) {
+        await first.waitForSelector('body[data-ready="true"]');
+        await first.screenshot({ path: join(RESULTS, 'demo-headed-prompt.png') });
+      }
+    } catch { say('(zoom.us did not show the prompt yet: see the logs above.)'); }
     await new Promise((resolve) => b.context.on('close', resolve));
     await stopAll(0);
     return;

@@ -187,7 +187,9 @@ export function helperCLI(home, env, ...args) {
 // private profile, like the harness's launchChromium, and can also run
 // headed (the demo with a display). env reaches the relay and, if the relay
 // has to start one, the agent.
-export async function launchBrowser({ home, headless = true, hostRules = [], extraArgs = [], env = {}, viewport = { width: 1100, height: 900 } } = {}) {
+// handleSignals false leaves SIGINT/SIGTERM/SIGHUP to the caller (Playwright's
+// own handler closes the browser and exits the process at once).
+export async function launchBrowser({ home, headless = true, hostRules = [], extraArgs = [], env = {}, viewport = { width: 1100, height: 900 }, handleSignals = true } = {}) {
   ensureBuilt();
   const { chromium } = await import('playwright-core');
   const userDataDir = tempDir('dt-chr');
@@ -200,6 +202,7 @@ export async function launchBrowser({ home, headless = true, hostRules = [], ext
     args,
     env: { ...process.env, ...env, DETOUR_HOME: home },
     viewport: headless ? viewport : null,
+    handleSIGINT: handleSignals, handleSIGTERM: handleSignals, handleSIGHUP: handleSignals,
   });
   const isOurs = (w) => w.url().startsWith(`chrome-extension://${CHROME_ID}/`);
   const sw = context.serviceWorkers().find(isOurs) ?? await context.waitForEvent('serviceworker', { predicate: isOurs, timeout: 20000 });
