@@ -97,7 +97,12 @@ func Install(o Options) (Result, error) {
 		return res, err
 	}
 	// The record's own folder is recorded too, so uninstall leaves nothing.
-	created, err := mkdirAll(filepath.Dir(res.Record), 0o755)
+	// Per user it is the helper's private config folder.
+	perm := os.FileMode(0o700)
+	if o.System {
+		perm = 0o755
+	}
+	created, err := mkdirAll(filepath.Dir(res.Record), perm)
 	if err != nil {
 		return res, err
 	}
