@@ -136,7 +136,8 @@ func TestHostileStringsAreEscaped(t *testing.T) {
 		t.Fatalf("decide: %d %s", r.code, r.body)
 	}
 	for _, path := range []string{"/", "/services/video-a", "/orgs/north", "/orgs", "/matrix", "/review", "/review/north/video-a", "/contacts", "/audit",
-		"/?lang=cy", "/sign-in?email=" + url.QueryEscape(hostile)} {
+		"/?lang=cy", "/sign-in?email=" + url.QueryEscape(hostile), "/review?status=" + url.QueryEscape(hostile),
+		"/matrix?x=" + url.QueryEscape(hostile)} {
 		r := a.get(path)
 		if r.code != 200 {
 			t.Errorf("%s: %d", path, r.code)
