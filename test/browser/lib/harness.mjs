@@ -240,12 +240,14 @@ export async function startHub({ dataDir = tempDir('dt-hub') } = {}) {
 }
 
 // ---- the loopback test network (H8's detour-testnet), when present ---------------
-export async function startTestnet() {
+// aliases: {catalogHost: scenario}. Returns null when the testnet is not in the tree.
+export async function startTestnet(aliases = {}) {
   const src = join(ROOT, 'test/testnet/cmd/detour-testnet');
   if (!existsSync(src)) return null;
   const bin = join(BIN, 'detour-testnet');
   if (!existsSync(bin)) execFileSync(GO, ['build', '-o', bin, './test/testnet/cmd/detour-testnet'], { cwd: ROOT, env: { ...process.env, CGO_ENABLED: '0' }, stdio: 'inherit' });
-  const proc = spawn(bin, [], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = Object.entries(aliases).flatMap(([h, sc]) => ['--alias', `${h}=${sc}`]);
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const info = await new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('testnet did not print its addresses')), 20000);

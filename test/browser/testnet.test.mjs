@@ -1,0 +1,92 @@
+// The extension and the helper on the loopback filtered network (H8's
+// detour-testnet): catalog hosts are aliased to scenarios, Chromium reaches
+// them through --host-resolver-rules (and a PAC file for the proxy), and the
+// agent's probe through the DETOUR_PROBE_* knobs. Blocks of each kind end on
+// the prompt with the right method and vendor; look-alikes (a CDN challenge, a
+// proxy's upstream failure) do not.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchChromium, startTestnet, screenshot, waitFor, sleep, CHROME_ID } from './lib/harness.mjs';
+
+const PROMPT = `chrome-extension://${CHROME_ID}/src/prompt/prompt.html`;
+
+// catalog host → [scenario, how Chromium reaches it, expected {prompt, method, vendor}]
+const CASES = {
+  'zoom.us': ['blockpage-zscaler', 'https', { prompt: true, method: 'http-blockpage', vendor: 'Zscaler' }],
+  'miro.com': ['dns-nxdomain', 'nxdomain', { prompt: true, method: 'dns-nxdomain' }],
+  'dropbox.com': ['proxy-refused', 'proxy', { prompt: true, method: 'proxy-refused' }],
+  // A 403 challenge looks block-like to the browser: the helper must clear it.
+  'slack.com': ['lookalike-cloudflare-challenge', 'https', { prompt: false, decided: true }],
+  'asana.com': ['lookalike-squid-upstream', 'https', { prompt: false }],
+  'trello.com': ['site-503', 'https', { prompt: false }],
+};
+
+describe('on the loopback filtered network', () => {
+  let net, b;
+  before(async () => {
+    net = await startTestnet(Object.fromEntries(Object.entries(CASES).map(([h, [s]]) => [h, s])));
+    if (!net) return;
+    const port = (a) => a.split(':').pop();
+    const https = port(net.info.https);
+    const proxy = new URL(net.info.proxy);
+    const rules = [];
+    const connectTo = [];
+    const pacHosts = [];
+    for (const [h, [, how]] of Object.entries(CASES)) {
+      if (how === 'https') { rules.push(`MAP ${h} 127.0.0.1:${https}`); connectTo.push(`${h}:443:127.0.0.1:${https}`); }
+      if (how === 'nxdomain') rules.push(`MAP ${h} ~NOTFOUND`);
+      if (how === 'proxy') pacHosts.push(h);
+    }
+    const pac = `function FindProxyForURL(url, host) { if (${JSON.stringify(pacHosts)}.indexOf(host) >= 0) return "PROXY ${proxy.host}"; return "DIRECT"; }`;
+    b = await launchChromium({
+      hostRules: rules,
+      extraArgs: ['--ignore-certificate-errors', `--proxy-pac-url=data:application/x-ns-proxy-autoconfig;base64,${Buffer.from(pac).toString('base64')}`],
+      env: {
+        DETOUR_PROBE_DNS: net.info.dns,
+        DETOUR_PROBE_SECOND_DNS: net.info.public_dns,
+        DETOUR_PROBE_CONNECT_TO: connectTo.join(','),
+        DETOUR_PROBE_PUBLIC_CA_FILE: net.info.public_ca_file,
+        DETOUR_PROBE_CA_FILE: net.info.public_ca_file,
+        DETOUR_PROBE_CAPTIVE_URL: net.info.online_url,
+      },
+    });
+    const p = await b.openPopup();
+    await p.waitForSelector('#helper-state[data-connected="true"]', { timeout: 20000 });
+    await p.close();
+  });
+  after(async () => { await b?.close(); await net?.close(); });
+
+  for (const [host, [scenario, , want]] of Object.entries(CASES)) {
+    test(`${host} as ${scenario}: ${want.prompt ? `prompt (${want.method})` : 'no prompt'}`, async (t) => {
+      if (!net) { t.skip('test/testnet is not in this tree'); return; }
+      const page = await b.context.newPage();
+      await page.goto(`https://${host}/some/private/path?q=1`, { waitUntil: 'commit', timeout: 20000 }).catch(() => {});
+      const decision = () => waitFor(async () => (await b.decisions()).find((x) => x.host === host && x.source), { timeout: 25000, what: `a decision for ${host}` });
+      let d = null;
+      if (want.prompt || want.decided) d = await decision();
+      else {
+        // The site's own error page: nothing block-like for the browser to act on.
+        await page.waitForLoadState('load', { timeout: 15000 }).catch(() => {});
+        await sleep(2000);
+        d = (await b.decisions()).find((x) => x.host === host && x.source) ?? null;
+      }
+      if (want.prompt) {
+        assert.equal(d.prompt, true, JSON.stringify(d));
+        assert.equal(d.method, want.method, JSON.stringify(d));
+        if (want.vendor) assert.equal(d.vendor, want.vendor, JSON.stringify(d));
+        await page.waitForURL((u) => u.href.startsWith(PROMPT), { timeout: 15000, waitUntil: 'commit' });
+        await page.waitForSelector('body[data-ready="true"]');
+        assert.equal(new URL(page.url()).searchParams.get('method'), want.method);
+        assert.ok(!page.url().includes('private'));
+        await screenshot(page, `prompt-${scenario}`);
+      } else {
+        // Either the browser saw nothing block-like, or the helper said it was not a block.
+        if (d) assert.equal(d.prompt, false, JSON.stringify(d));
+        if (want.decided) assert.equal(d.source, 'helper', JSON.stringify(d));
+        await sleep(500);
+        assert.ok(!page.url().startsWith(PROMPT), `${host}: ${page.url()} ${JSON.stringify(d)}`);
+      }
+      await page.close();
+    });
+  }
+});
