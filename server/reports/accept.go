@@ -180,7 +180,7 @@ func (s *Service) Accept(ctx context.Context, r Report, token []byte) (Outcome, 
 	idSum := sha256.Sum256(append(canon, tok.Nonce[:]...))
 	id := hex.EncodeToString(idSum[:])
 	var out Outcome
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.writeTx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO spent_tokens (nonce, report_hash) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, nonce, reportHash)
 		if err != nil {
 			return fmt.Errorf("reports: spend token: %w", err)
@@ -256,7 +256,7 @@ func (s *Service) SignRequests(ctx context.Context, cred string, requests []stri
 	}
 	day := s.now().Format("2006-01-02")
 	credHash := hashHex(cred)
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.writeTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO token_issuance (credential_hash, day, n) VALUES (?, ?, ?)
 			ON CONFLICT (credential_hash, day) DO UPDATE SET n = token_issuance.n + excluded.n`, credHash, day, len(raw)); err != nil {
 			return fmt.Errorf("reports: count tokens: %w", err)
@@ -282,4 +282,16 @@ func (s *Service) SignRequests(ctx context.Context, cred string, requests []stri
 		out[i] = base64.StdEncoding.EncodeToString(sig)
 	}
 	return out, pub, nil
+}
+
+// writeTx runs a write transaction. SQLite takes one writer at a time and
+// makes the others sleep on its busy timeout, in steps that turn a short
+// queue into long tail latencies; queueing the hub's own writers on a mutex
+// first keeps them in order and awake. PostgreSQL needs no such help.
+func (s *Service) writeTx(ctx context.Context, f func(*store.Tx) error) error {
+	if s.db.Dialect() == store.SQLite {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	return s.db.InTx(ctx, f)
 }

@@ -105,6 +105,8 @@ type Service struct {
 	db  *store.DB
 	cfg Config
 
+	writeMu sync.Mutex // SQLite: one report or quota transaction at a time (see writeTx)
+
 	mu   sync.Mutex           // serialises key creation and the cache
 	keys map[string][]*orgKey // org -> keys, newest first
 	byID map[[32]byte]*orgKey // every cached key by token_key_id
