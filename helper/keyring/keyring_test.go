@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	gokeyring "github.com/zalando/go-keyring"
+
 	"github.com/detour-project/detour/helper/paths"
 )
 
@@ -325,5 +327,84 @@ func TestNoSessionBusSaysSo(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "backend=file") || !strings.Contains(string(out), "no D-Bus session bus") {
 		t.Fatalf("child output:\n%s", out)
+	}
+}
+
+// mapKeyring is an in-memory provider whose Set can be made to fail.
+type mapKeyring struct {
+	mu      sync.Mutex
+	m       map[string]string
+	failSet error
+}
+
+func (k *mapKeyring) Get(s, u string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[s+"/"+u]
+	if !ok {
+		return "", gokeyring.ErrNotFound
+	}
+	return v, nil
+}
+
+func (k *mapKeyring) Set(s, u, p string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.failSet != nil {
+		return k.failSet
+	}
+	k.m[s+"/"+u] = p
+	return nil
+}
+
+func (k *mapKeyring) Delete(s, u string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, s+"/"+u)
+	return nil
+}
+
+// Moving an old fallback file into the keyring never loses a secret: when
+// the keyring refuses them the file stays in use; a corrupt file (nothing to
+// keep) does not stop the keyring from being used, and doctor sees it.
+func TestOpenWithOldFallbackFile(t *testing.T) {
+	cases := []struct {
+		name        string
+		file        string
+		failSet     error
+		wantOS     bool // the OS keyring is used, not the file
+		wantFile   bool // doctor sees a fallback file
+		wantSecret string
+	}{
+		{name: "moved", file: `{"credential":"c1"}`, wantOS: true, wantSecret: "c1"},
+		{name: "keyring refuses", file: `{"credential":"c1"}`, failSet: errors.New("read-only collection"), wantFile: true, wantSecret: "c1"},
+		{name: "corrupt file", file: `{"credential":`, wantOS: true, wantFile: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dirs := testDirs(t)
+			path := filepath.Join(dirs.State, FileName)
+			os.MkdirAll(dirs.State, 0o700)
+			if err := os.WriteFile(path, []byte(c.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			k := &mapKeyring{m: map[string]string{}, failSet: c.failSet}
+			o := options{provider: k, service: "detour-test", timeout: time.Second}
+			s, err := open(dirs, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (Unavailable(s) == nil) != c.wantOS || (s.Backend() == "file") == c.wantOS {
+				t.Fatalf("backend %q (%v), want the OS keyring: %t", s.Backend(), Unavailable(s), c.wantOS)
+			}
+			if c.wantSecret != "" {
+				if v, err := s.Get("credential"); err != nil || v != c.wantSecret {
+					t.Fatalf("credential = %q, %v", v, err)
+				}
+			}
+			if d := diagnose(dirs, o); (d.FallbackFile != "") != c.wantFile {
+				t.Fatalf("diagnose %+v, want fallback file reported: %t", d, c.wantFile)
+			}
+		})
 	}
 }

@@ -67,9 +67,13 @@ func open(dirs paths.Dirs, o options) (Store, error) {
 	if err := ks.probe(); err != nil {
 		return &FileStore{path: fallback, reason: err}, nil
 	}
-	if err := migrate(fallback, ks); err != nil {
-		return nil, err
+	if moved, err := migrate(fallback, ks); err != nil && !moved {
+		// The keyring refused the old secrets: keep using the file that
+		// holds them rather than lose the device credential.
+		return &FileStore{path: fallback, reason: err}, nil
 	}
+	// Otherwise the keyring; a file that could not be read or removed is
+	// left where it is, and doctor reports it.
 	return ks, nil
 }
 
@@ -163,21 +167,23 @@ func (s *osStore) bounded(f func() error) error {
 }
 
 // migrate moves secrets from an old fallback file into the OS keyring, then
-// removes the file, so that a secret never lives in two places.
-func migrate(path string, to Store) error {
+// removes the file, so that a secret never lives in two places. moved is
+// false when the secrets are still only in the file; an unreadable file
+// counts as moved (there is nothing in it to keep).
+func migrate(path string, to Store) (moved bool, err error) {
 	m, err := (&FileStore{path: path}).load()
 	if err != nil {
-		return err
+		return true, err
 	}
 	for k, v := range m {
 		if err := to.Set(k, v); err != nil {
-			return fmt.Errorf("keyring: move secrets from %s into the keyring: %w", path, err)
+			return false, fmt.Errorf("keyring: move secrets from %s into the keyring: %w", path, err)
 		}
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("keyring: secrets moved into the keyring but %s remains: %w", path, err)
+		return true, fmt.Errorf("keyring: secrets moved into the keyring but %s remains: %w", path, err)
 	}
-	return nil
+	return true, nil
 }
 
 // Diagnosis is what `detour doctor` reports about secrets storage.
