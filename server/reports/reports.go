@@ -110,6 +110,9 @@ type Service struct {
 	mu   sync.Mutex           // serialises key creation and the cache
 	keys map[string][]*orgKey // org -> keys, newest first
 	byID map[[32]byte]*orgKey // every cached key by token_key_id
+	// reloaded is when each organisation's keys were last re-read for an
+	// unknown key id.
+	reloaded map[string]time.Time
 }
 
 type orgKey struct {
@@ -142,7 +145,7 @@ func Open(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
 	if err := db.Migrate(ctx, "reports", Migrations); err != nil {
 		return nil, err
 	}
-	return &Service{db: db, cfg: cfg, keys: map[string][]*orgKey{}, byID: map[[32]byte]*orgKey{}}, nil
+	return &Service{db: db, cfg: cfg, keys: map[string][]*orgKey{}, byID: map[[32]byte]*orgKey{}, reloaded: map[string]time.Time{}}, nil
 }
 
 // IssuerName is the name in every challenge this hub's tokens answer.
@@ -350,11 +353,19 @@ func (s *Service) verifyingKey(ctx context.Context, org string, id [32]byte) (*o
 	if k := find(keys); k != nil {
 		return k, nil
 	}
+	// An unknown key id may be a key another process (an admin command, a
+	// second hub) made since we looked, or a forgery: look again, but at
+	// most once a second per organisation, so forged tokens cannot turn
+	// into a query each.
 	s.mu.Lock()
 	_, known := s.byID[id]
+	recent := time.Since(s.reloaded[org]) < time.Second
+	if !known && !recent {
+		s.reloaded[org] = time.Now()
+	}
 	s.mu.Unlock()
-	if known {
-		return nil, nil // another organisation's key: no reload needed
+	if known || recent {
+		return nil, nil
 	}
 	keys, err = s.orgKeys(ctx, org, true)
 	if err != nil {
