@@ -369,9 +369,9 @@ func (k *mapKeyring) Delete(s, u string) error {
 // keep) does not stop the keyring from being used, and doctor sees it.
 func TestOpenWithOldFallbackFile(t *testing.T) {
 	cases := []struct {
-		name        string
-		file        string
-		failSet     error
+		name       string
+		file       string
+		failSet    error
 		wantOS     bool // the OS keyring is used, not the file
 		wantFile   bool // doctor sees a fallback file
 		wantSecret string
