@@ -70,7 +70,12 @@ function decided(d) {
   decisions.push({ at: Date.now(), ...d });
   if (decisions.length > 20) decisions.shift();
 }
-globalThis.detourDebug = { decisions, helper: () => helper.state() };
+globalThis.detourDebug = {
+  decisions,
+  helper: () => helper.state(),
+  // Lets the browser tests drive the helper as the tray would (settings).
+  request: (type, fields) => helper.request(type, fields),
+};
 
 const inflight = new Map(); // tabId → {host, at}
 const signals = new Map(); // tabId → {status, headers, redirectHost} of the current main-frame request

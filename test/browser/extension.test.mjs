@@ -4,8 +4,9 @@
 // prompt and popup pass axe-core in English and Welsh; without the helper the
 // extension degrades (snapshot suggestions, reporting visibly unavailable).
 import { test, before, after, describe } from 'node:test';
+import { rmSync } from 'node:fs';
 import assert from 'node:assert/strict';
-import { launchChromium, startHub, makeTLS, startSite, closedPort, serveBlockPage, screenshot, axe, waitFor, sleep, CHROME_ID } from './lib/harness.mjs';
+import { launchChromium, startHub, enrolHelper, tempDir, makeTLS, startSite, closedPort, serveBlockPage, screenshot, axe, waitFor, sleep, CHROME_ID } from './lib/harness.mjs';
 
 const PROMPT = `chrome-extension://${CHROME_ID}/src/prompt/prompt.html`;
 const SECRET_PATH = '/document/d/SECRET-DOC-ID/edit?usp=sharing';
@@ -22,14 +23,17 @@ async function promptPage(page) {
 }
 
 describe('with the helper', () => {
-  let b, tls, block, down, refused, hub;
+  let b, tls, block, down, refused, hub, home;
   before(async () => {
     // A hub with an organisation that blocks Google Docs and names Microsoft 365 instead.
     hub = await startHub();
     hub.admin('org', 'add', 'example-borough', '--name', 'Example Borough Council');
     hub.admin('policy', 'set', 'example-borough', 'google-docs', 'blocked', '--alternatives', 'microsoft-365');
     hub.admin('policy', 'set', 'example-borough', 'microsoft-365', 'approved');
-    const keys = await hub.json('/api/v1/keys');
+    // The device is enrolled with that organisation (which pins the hub's keys).
+    home = tempDir('dt-home');
+    const cfg = await enrolHelper(home, hub, 'example-borough');
+    assert.equal(cfg.org, 'example-borough');
     tls = makeTLS(['docs.google.com', 'zoom.us', 'trello.com']);
     block = await startSite(serveBlockPage('squid'), { tls });
     down = await startSite((req, res) => { res.writeHead(503, { 'Content-Type': 'text/html' }); res.end('<title>Service Unavailable</title><h1 id="own-503">We are down for maintenance</h1>'); }, { tls });
@@ -37,10 +41,11 @@ describe('with the helper', () => {
     b = await launchChromium({
       hostRules: [`MAP docs.google.com 127.0.0.1:${block.port}`, `MAP zoom.us 127.0.0.1:${down.port}`, `MAP trello.com 127.0.0.1:${refused}`],
       extraArgs: [`--ignore-certificate-errors-spki-list=${tls.spki}`],
-      hubConfig: { hub: hub.url, org: 'example-borough', whitelist_keys: keys.whitelist_keys },
+      detourHome: home,
       env: {
         DETOUR_PROBE_CONNECT_TO: `docs.google.com:443:127.0.0.1:${block.port},zoom.us:443:127.0.0.1:${down.port},trello.com:443:127.0.0.1:${refused}`,
         DETOUR_PROBE_CA_FILE: tls.caFile,
+        DETOUR_PROBE_PUBLIC_CA_FILE: tls.caFile,
       },
     });
   });
@@ -49,6 +54,8 @@ describe('with the helper', () => {
     await block?.close();
     await down?.close();
     await hub?.close();
+    if (home) rmSync(home, { recursive: true, force: true });
+    if (tls) rmSync(tls.dir, { recursive: true, force: true });
   });
 
   test('the popup reports a connected helper through relay and agent', async () => {
@@ -104,11 +111,17 @@ describe('with the helper', () => {
     assert.match(await page.textContent('#evidence'), /403/);
     assert.match(await page.textContent('#evidence'), /Squid/);
     assert.match(await page.textContent('#tech'), /Detour helper's tests/);
-    // Reporting: available only when the helper can report and the device is enrolled; never faked.
-    const st = await b.helperState();
-    const reportDisabled = await page.isDisabled('#report');
-    assert.equal(reportDisabled, !(caps.includes('report') && st.hello.enrolled));
-    if (reportDisabled) assert.ok((await page.textContent('#report-unavailable')).length > 20);
+    // Reporting: the device is enrolled and the helper reports, so the button works.
+    assert.ok(caps.includes('report'));
+    assert.equal((await b.helperState()).hello.enrolled, true);
+    assert.equal(await page.isDisabled('#report'), false);
+    assert.equal(await page.isChecked('#need-other'), true, 'one click reports with the default need');
+    await page.check('#need-shared-document');
+    await page.click('#report');
+    await page.waitForSelector('#report-result[data-state="queued"]', { timeout: 15000 });
+    assert.match(await page.textContent('#report-result'), /Open a document shared with me/);
+    const status = await b.serviceWorker.evaluate(() => globalThis.detourDebug.request('status', {}));
+    assert.ok(status.reports.queued + status.reports.sent >= 1, JSON.stringify(status.reports));
     await screenshot(page, 'prompt-blockpage-en');
     // Nothing stored holds the path.
     const stored = await b.serviceWorker.evaluate(async () => JSON.stringify([await chrome.storage.session.get(null), await chrome.storage.local.get(null)]));
@@ -143,6 +156,43 @@ describe('with the helper', () => {
     await page.close();
   });
 
+  test('paused prompts: a block is recorded but the tab stays', async () => {
+    const p = await b.openPopup();
+    await p.click('#pause');
+    await p.waitForSelector('#prompts[data-paused="true"]');
+    const page = await b.context.newPage();
+    const n = (await b.decisions()).length;
+    await gotoQuiet(page, 'https://docs.google.com/paused');
+    const d = await waitFor(async () => (await b.decisions()).slice(n).find((x) => x.host === 'docs.google.com' && x.source), { timeout: 15000, what: 'a decision' });
+    assert.equal(d.blocked, true);
+    assert.equal(d.prompt, false, 'paused');
+    await sleep(500);
+    assert.ok(page.url().startsWith('https://docs.google.com/'), page.url());
+    await p.click('#resume');
+    await p.waitForSelector('#prompts[data-paused="false"]');
+    const settings = await b.serviceWorker.evaluate(() => globalThis.detourDebug.request('settings', {}));
+    assert.equal(settings.paused_until ?? null, null);
+    await p.close();
+    await page.close();
+  });
+
+  test('report automatically: the block is reported without asking, and the prompt still shows', async () => {
+    const before = await b.serviceWorker.evaluate(() => globalThis.detourDebug.request('status', {}));
+    await b.serviceWorker.evaluate(() => globalThis.detourDebug.request('settings', { set: { report_automatically: true } }));
+    try {
+      const page = await b.context.newPage();
+      await gotoQuiet(page, 'https://docs.google.com/auto');
+      await promptPage(page);
+      assert.equal(await page.isHidden('#auto-reported'), false);
+      assert.match(await page.textContent('#auto-reported'), /reported automatically/);
+      const after = await b.serviceWorker.evaluate(() => globalThis.detourDebug.request('status', {}));
+      assert.equal(after.reports.queued + after.reports.sent, before.reports.queued + before.reports.sent + 1);
+      await page.close();
+    } finally {
+      await b.serviceWorker.evaluate(() => globalThis.detourDebug.request('settings', { set: { report_automatically: false } }));
+    }
+  });
+
   for (const lang of ['en', 'cy']) {
     test(`axe-core: prompt and popup have no violations (${lang})`, async () => {
       const page = await b.context.newPage();
@@ -173,7 +223,7 @@ describe('without the helper (degraded mode)', () => {
     block = await startSite(serveBlockPage('squid'), { tls });
     b = await launchChromium({ helper: false, hostRules: [`MAP docs.google.com 127.0.0.1:${block.port}`], extraArgs: [`--ignore-certificate-errors-spki-list=${tls.spki}`] });
   });
-  after(async () => { await b?.close(); await block?.close(); });
+  after(async () => { await b?.close(); await block?.close(); if (tls) rmSync(tls.dir, { recursive: true, force: true }); });
 
   test('detects from browser signals, suggests from the snapshot, reporting says it needs the helper', async () => {
     const p = await b.openPopup();

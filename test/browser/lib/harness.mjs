@@ -239,6 +239,19 @@ export async function startHub({ dataDir = tempDir('dt-hub') } = {}) {
   };
 }
 
+// enrolHelper enrols DETOUR_HOME=home with the hub for org (an enrolment code
+// from the hub's admin command, then `detour enrol`), which also pins the
+// hub's keys, then stops the agent enrol started so the browser's relay starts
+// a fresh one with the browser's environment.
+export async function enrolHelper(home, hub, org) {
+  const out = hub.admin('enrol-code', 'create', org);
+  const code = /dtr-[A-Za-z0-9_-]+/.exec(out)?.[0];
+  if (!code) throw new Error(`no enrolment code in: ${out}`);
+  execFileSync(DETOUR, ['enrol', '--hub', hub.url, '--code', code, '--json'], { env: { ...process.env, DETOUR_HOME: home }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  await stopAgent(home);
+  return JSON.parse(readFileSync(join(home, 'config/config.json'), 'utf8'));
+}
+
 // ---- the loopback test network (H8's detour-testnet), when present ---------------
 // aliases: {catalogHost: scenario}. Returns null when the testnet is not in the tree.
 export async function startTestnet(aliases = {}) {
