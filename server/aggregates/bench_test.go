@@ -151,7 +151,8 @@ func generate(ctx context.Context, b *testing.B, db *store.DB, reports int) (row
 }
 
 // BenchmarkDashboardQueries reports the p95 time of the overview's and the
-// service page's queries over 30 days at 1 million and 10 million reports.
+// service page's queries over 30 days at 1 million and 10 million reports,
+// and of the organisation page's and the review queue's over 90 days.
 func BenchmarkDashboardQueries(b *testing.B) {
 	parent := b
 	ctx := context.Background()
@@ -169,8 +170,12 @@ func BenchmarkDashboardQueries(b *testing.B) {
 				_, err := aggregates.GetService(ctx, db, p, w, fmt.Sprintf("svc-%02d", i%benchServices), "")
 				return err
 			}},
+			{"review-queue", func(i int) error {
+				_, err := aggregates.GetPairs(ctx, db, p, aggregates.LastDays(benchEnd, 90), "")
+				return err
+			}},
 			{"org", func(i int) error {
-				_, err := aggregates.GetOrg(ctx, db, p, w, fmt.Sprintf("org-%02d", i%benchOrgs))
+				_, err := aggregates.GetOrg(ctx, db, p, aggregates.LastDays(benchEnd, 90), fmt.Sprintf("org-%02d", i%benchOrgs))
 				return err
 			}},
 		}

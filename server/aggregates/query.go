@@ -238,8 +238,27 @@ func GetService(ctx context.Context, q store.Querier, p Privacy, w Window, servi
 }
 
 // GetOrg is the detail of one organisation: its services ranked by reports.
+// Its total and its services' counts are the OrgServiceTable's (the
+// organisation's row), so the organisations list, the review queue and
+// this page agree; when the organisation's total is hidden there, every
+// figure of the page is.
 func GetOrg(ctx context.Context, q store.Querier, p Privacy, w Window, org string) (*Detail, error) {
-	return detail(ctx, q, p, w, org, "")
+	d, err := detail(ctx, q, p, w, org, "")
+	if err != nil {
+		return nil, err
+	}
+	t, err := GetOrgServiceTable(ctx, q, p, w)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := t.OrgTotals[org]; ok && c.Suppressed {
+		p.hideAll(d)
+		return d, nil
+	}
+	for i := range d.Services {
+		d.Services[i].Count = t.Cell(org, d.Services[i].Key)
+	}
+	return d, nil
 }
 
 func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, service string) (*Detail, error) {
@@ -267,7 +286,15 @@ func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, serv
 		// A service's page must not show what the list it is reached from
 		// hides: if its total is hidden there (even by secondary
 		// suppression), it is hidden here, and so is every part of it.
-		hidden, err := hiddenInList(ctx, q, p, w, org, service)
+		var hidden bool
+		if org == "" {
+			hidden, err = hiddenInList(ctx, q, p, w, service)
+		} else {
+			var t *OrgServiceTable
+			if t, err = GetOrgServiceTable(ctx, q, p, w); err == nil {
+				hidden = t.Cell(org, service).Suppressed || t.OrgTotals[org].Suppressed
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -278,11 +305,10 @@ func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, serv
 	return d, nil
 }
 
-// hiddenInList says whether service's count is hidden in the list of
-// services over w for org ("" for every organisation): the overview's top
-// services, or an organisation's ranked services.
-func hiddenInList(ctx context.Context, q store.Querier, p Privacy, w Window, org, service string) (bool, error) {
-	where, args := filter(w, org, "")
+// hiddenInList says whether service's count is hidden in the overview's
+// list of services over w.
+func hiddenInList(ctx context.Context, q store.Querier, p Privacy, w Window, service string) (bool, error) {
+	where, args := filter(w, "", "")
 	// Grouped by day too, so SQLite walks the covering (day, service, ...)
 	// index instead of the service index over every day (measured: 30x).
 	by, total, err := scan(ctx, q, []string{"day", "service"}, where, args)
@@ -315,53 +341,14 @@ func (p Privacy) hideAll(d *Detail) {
 }
 
 // GetPairs counts reports per organisation and service over w, largest
-// first; org "" means every organisation. Each organisation's pairs are
-// suppressed as a group against its total, exactly as that organisation's
-// page lists them (GetOrg over the same window), so the two agree.
+// first; org "" means every organisation. The counts are the
+// OrgServiceTable's, so they agree with every other page.
 func GetPairs(ctx context.Context, q store.Querier, p Privacy, w Window, org string) ([]Pair, error) {
-	where, args := filter(w, org, "")
-	rows, err := q.QueryContext(ctx, "SELECT org, service, SUM(n) FROM report_counts WHERE "+where+" GROUP BY org, service", args...)
+	t, err := GetOrgServiceTable(ctx, q, p, w)
 	if err != nil {
-		return nil, fmt.Errorf("aggregates: pairs: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []Pair
-	for rows.Next() {
-		var pr Pair
-		if err := rows.Scan(&pr.Org, &pr.Service, &pr.Raw); err != nil {
-			return nil, fmt.Errorf("aggregates: pairs: %w", err)
-		}
-		out = append(out, pr)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("aggregates: pairs: %w", err)
-	}
-	byOrg := map[string][]int{}
-	for i, pr := range out {
-		byOrg[pr.Org] = append(byOrg[pr.Org], i)
-	}
-	for _, idx := range byOrg {
-		parts := make([]int64, len(idx))
-		var total int64
-		for j, i := range idx {
-			parts[j] = out[i].Raw
-			total += out[i].Raw
-		}
-		cs, _ := p.Group(parts, total)
-		for j, i := range idx {
-			out[i].Count = cs[j]
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Raw != out[j].Raw {
-			return out[i].Raw > out[j].Raw
-		}
-		if out[i].Org != out[j].Org {
-			return out[i].Org < out[j].Org
-		}
-		return out[i].Service < out[j].Service
-	})
-	return out, nil
+	return t.Pairs(org), nil
 }
 
 // Report is what GET /api/v1/aggregates and `admin aggregates` give: the
@@ -389,6 +376,24 @@ func GetReport(ctx context.Context, q store.Querier, p Privacy, now time.Time, o
 	if org != "" {
 		if r.Org, err = GetOrg(ctx, q, p, w, org); err != nil {
 			return nil, err
+		}
+		// The organisation's overview is its row of the org × service
+		// table seen another way: hidden there, hidden here.
+		if r.Org.Total.Suppressed {
+			o := r.Overview
+			o.BlocksThisWeek, o.Total = p.hidden(), p.hidden()
+			for _, list := range [][]Item{o.TopServices, o.Needs} {
+				for i := range list {
+					if list[i].Count.Suppressed || list[i].Count.Int() > 0 {
+						list[i].Count = p.hidden()
+					}
+				}
+			}
+			for i := range o.Trend {
+				if o.Trend[i].Count.Suppressed || o.Trend[i].Count.Int() > 0 {
+					o.Trend[i].Count = p.hidden()
+				}
+			}
 		}
 	}
 	return r, nil

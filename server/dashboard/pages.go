@@ -10,8 +10,10 @@ import (
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
-// reviewDays is how far back the review queue and organisation pages look.
-const reviewDays = 90
+// reviewDays is how far back the review queue and organisation pages look:
+// the same window as the overview and service pages, so that no two pages
+// show overlapping periods whose difference would be a small number.
+const reviewDays = aggregates.DefaultDays
 
 // index gives names and policies of the current whitelist by id.
 type index struct {
@@ -167,14 +169,10 @@ func (d *Dashboard) servicePage(w http.ResponseWriter, r *http.Request, s *sessi
 func (d *Dashboard) orgsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	ix := newIndex(d.doc())
 	p := d.newPage(r, s, "orgs.title")
-	pairs, err := aggregates.GetPairs(r.Context(), d.opt.DB, d.opt.Privacy, aggregates.LastDays(d.opt.Now(), reviewDays), "")
+	tab, err := aggregates.GetOrgServiceTable(r.Context(), d.opt.DB, d.opt.Privacy, aggregates.LastDays(d.opt.Now(), reviewDays))
 	if err != nil {
 		d.fail(w, r, s, err)
 		return
-	}
-	raw := map[string]int64{}
-	for _, pr := range pairs {
-		raw[pr.Org] += pr.Raw
 	}
 	t := p.newTable("orgs", "orgs.title", "organisation", "sector", "reports#", "approved#", "blocked#")
 	for _, o := range ix.doc.Organisations {
@@ -189,7 +187,11 @@ func (d *Dashboard) orgsPage(w http.ResponseWriter, r *http.Request, s *session)
 				bl++
 			}
 		}
-		t.Rows = append(t.Rows, []cell{p.orgCell(ix, o.ID), p.text(o.Sector), p.count(d.opt.Privacy.Count(raw[o.ID])),
+		total, ok := tab.OrgTotals[o.ID]
+		if !ok {
+			total = d.opt.Privacy.Count(0)
+		}
+		t.Rows = append(t.Rows, []cell{p.orgCell(ix, o.ID), p.text(o.Sector), p.count(total),
 			p.text(strconv.Itoa(ap)), p.text(strconv.Itoa(bl))})
 	}
 	p.add(&section{ID: "orgs", Heading: p.t("orgs.title"), Intro: p.t("orgs.intro", reviewDays), Table: t})
