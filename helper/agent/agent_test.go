@@ -431,3 +431,12 @@ func TestSlowClientLosesEventsNotReplies(t *testing.T) {
 		t.Fatalf("slow client got all %d events; the queue is not bounded", gotEvents)
 	}
 }
+
+func TestSocketPathTooLong(t *testing.T) {
+	dirs := testDirs(t)
+	dirs.Runtime = filepath.Join(dirs.Runtime, strings.Repeat("r", 120))
+	err := Run(context.Background(), Options{Dirs: dirs, NoTray: true, Log: quiet})
+	if err == nil || !strings.Contains(err.Error(), "over the limit") {
+		t.Fatalf("err = %v, want a plain word about the socket path", err)
+	}
+}

@@ -72,6 +72,11 @@ func socketAnswers(ctx context.Context, dirs paths.Dirs) bool {
 // listenSocket listens on path with mode 0600 from the first moment: the
 // umask covers the window between bind and chmod.
 func listenSocket(path string) (net.Listener, error) {
+	// sun_path holds 108 bytes with the terminating NUL on Linux (104 on
+	// macOS); say so plainly rather than let bind fail with EINVAL.
+	if len(path) > 103 {
+		return nil, fmt.Errorf("agent: socket path %s is %d bytes, over the limit for a Unix socket; use a shorter DETOUR_HOME or XDG_RUNTIME_DIR", path, len(path))
+	}
 	old := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", path)
 	syscall.Umask(old)
