@@ -70,7 +70,13 @@ func setupReports(ctx context.Context, env *Env) error {
 			return nil, protocol.Errorf(protocol.CodeHubUnreachable, "%v", err)
 		}
 		if env.Whitelist != nil {
-			go env.Whitelist.Sync(context.WithoutCancel(ctx)) // newly pinned keys: fetch now
+			// Newly pinned keys: fetch the whitelist now, so that a report
+			// made right after enrolment finds its service.
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := env.Whitelist.Sync(sctx); err != nil {
+				env.Log.Warn("enrol: whitelist sync failed; it will be retried", "err", err)
+			}
+			cancel()
 		}
 		return e, nil
 	})
@@ -146,6 +152,11 @@ func handleReport(ctx context.Context, env *Env, rep *reports.Reporter, req prot
 	}
 	if !rep.Enrolled() {
 		return nil, protocol.Errorf(protocol.CodeNotEnrolled, "reporting needs enrolment first: detour enrol --hub URL --code CODE")
+	}
+	if env.Whitelist != nil && env.Whitelist.Current() == nil {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		env.Whitelist.Sync(sctx) // a first copy, if the hub answers
+		cancel()
 	}
 	if env.Whitelist == nil || env.Whitelist.Current() == nil {
 		return nil, protocol.Errorf(protocol.CodeNotInCatalog, "no whitelist yet, so %s cannot be matched to a catalog service", host)
