@@ -16,6 +16,7 @@ import (
 	"github.com/detour-project/detour/helper/probe"
 	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/shared/method"
+	schemas "github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/test/testnet"
 )
 
@@ -39,6 +40,10 @@ func TestDiagnoseHandler(t *testing.T) {
 	if err := setupProbe(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}
+	set, err := schemas.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ask := func(body string) (probe.Verdict, error) {
 		req, err := protocol.ParseRequest([]byte(body))
 		if err != nil {
@@ -49,6 +54,10 @@ func TestDiagnoseHandler(t *testing.T) {
 			return probe.Verdict{}, err
 		}
 		b, _ := json.Marshal(res)
+		// Every reply is a valid diagnose result under the shared schema.
+		if err := set.ValidateResult("diagnose", b); err != nil {
+			t.Errorf("reply does not match the schema: %v\n%s", err, b)
+		}
 		var v probe.Verdict
 		if err := json.Unmarshal(b, &v); err != nil {
 			t.Fatal(err)

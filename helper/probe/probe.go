@@ -178,7 +178,7 @@ func Probe(ctx context.Context, rawURL string, o Options) (Verdict, error) {
 		v.Vendor = &vend
 	}
 	v.Confidence = clamp(out.confidence)
-	v.Evidence = append(v.Evidence, p.evidence...)
+	v.Evidence = append(v.Evidence, tidyEvidence(p.evidence)...)
 	v.ElapsedMS = time.Since(start).Milliseconds()
 	return v, nil
 }
@@ -336,4 +336,33 @@ func addrsString(as []netip.Addr) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+// Evidence limits: the protocol carries at most 50 sentences of at most
+// 1000 characters without control characters; a long redirect URL or error
+// message is shortened rather than breaking the reply.
+const (
+	maxEvidence    = 50
+	maxEvidenceLen = 480
+)
+
+func tidyEvidence(in []string) []string {
+	out := make([]string, 0, min(len(in), maxEvidence))
+	for _, e := range in {
+		e = strings.Map(func(r rune) rune {
+			if r < 0x20 || r == 0x7f {
+				return ' '
+			}
+			return r
+		}, e)
+		if r := []rune(e); len(r) > maxEvidenceLen {
+			e = string(r[:maxEvidenceLen-1]) + "…"
+		}
+		if len(out) == maxEvidence {
+			out[maxEvidence-1] = "… (further observations left out)"
+			break
+		}
+		out = append(out, e)
+	}
+	return out
 }

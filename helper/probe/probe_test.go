@@ -277,3 +277,21 @@ func TestConnectToParsing(t *testing.T) {
 		}
 	}
 }
+
+func TestTidyEvidence(t *testing.T) {
+	long := strings.Repeat("x", 3000)
+	many := make([]string, 80)
+	for i := range many {
+		many[i] = "line\nwith\tcontrol"
+	}
+	got := tidyEvidence(append([]string{long}, many...))
+	if len(got) != maxEvidence {
+		t.Fatalf("%d sentences, want %d", len(got), maxEvidence)
+	}
+	if n := len([]rune(got[0])); n > maxEvidenceLen {
+		t.Errorf("first sentence has %d runes", n)
+	}
+	if strings.ContainsAny(got[1], "\n\t") {
+		t.Errorf("control characters kept: %q", got[1])
+	}
+}

@@ -812,7 +812,8 @@ func (p *prober) checkReference(ctx context.Context) refResult {
 		Timeout:       5 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Transport: &http.Transport{
-			Proxy: func(r *http.Request) (*url.URL, error) { return p.proxyFunc(r.URL) },
+			DisableKeepAlives: true,
+			Proxy:             func(r *http.Request) (*url.URL, error) { return p.proxyFunc(r.URL) },
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				h, port, err := net.SplitHostPort(addr)
 				if err != nil {
