@@ -20,16 +20,18 @@ import (
 // D-Bus session, so that it never re-executes again.
 const childEnv = "DETOUR_KEYRING_TEST_SESSION"
 
-// TestMain makes sure the tests talk to a real Secret Service. `make test`
-// runs them inside dbus-run-session with gnome-keyring unlocked; run alone
-// (no session bus), the binary re-executes itself inside a private session
-// with its own unlocked gnome-keyring, rather than skipping.
+// TestMain makes sure the tests talk to a real Secret Service of their own:
+// the binary re-executes itself inside a private D-Bus session with a fresh,
+// unlocked gnome-keyring (its keyrings in a temporary XDG_DATA_HOME). So the
+// tests never skip for want of a keyring, never write into a desktop user's
+// own keyring, and never depend on the password of a login keyring that is
+// already there (`make test`'s session unlocks one with its own password).
 func TestMain(m *testing.M) {
 	if state := os.Getenv(helperEnv); state != "" {
 		helperOpen(state)
 		os.Exit(0)
 	}
-	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" && os.Getenv(childEnv) == "" {
+	if os.Getenv(childEnv) == "" {
 		os.Exit(reexecInSession())
 	}
 	os.Exit(m.Run())
