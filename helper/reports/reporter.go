@@ -171,7 +171,7 @@ func (r *Reporter) changed() {
 	r.mu.Lock()
 	st := r.statusLocked()
 	r.mu.Unlock()
-	r.opts.Publish("reports-changed", protocol.ReportsChanged{Queued: st.Queued, Sent: st.Sent, Failed: st.Failed})
+	r.opts.Publish(protocol.EventReportsChanged, protocol.ReportsChanged{Queued: st.Queued, Sent: st.Sent, Failed: st.Failed})
 }
 
 // ErrNotEnrolled is returned by Enqueue before enrolment.
@@ -294,7 +294,7 @@ func (r *Reporter) OnWhitelist(doc *whitelist.Document) {
 	}
 	r.mu.Unlock()
 	for _, a := range approved {
-		r.opts.Publish("service-approved", a)
+		r.opts.Publish(protocol.EventServiceApproved, a)
 	}
 }
 
