@@ -180,6 +180,12 @@ func TestVariants(t *testing.T) {
 		{"a CA neither public nor trusted: the browser refuses it", get("reachable").URL, func(o *Options) {
 			o.PublicCAFile, o.Roots = "", x509.NewCertPool()
 		}, true, method.TLSIntercepted, ""},
+		{"captive portal recognised without a connectivity check", get("captive").URL, func(o *Options) {
+			o.CaptiveURL = ""
+		}, false, method.CaptivePortal, ""},
+		{"offline without a connectivity check", get("offline").URL, func(o *Options) {
+			o.CaptiveURL, o.DNS = "", get("offline").DNS
+		}, false, method.Offline, ""},
 		{"host given as a bare name", "reachable." + testnet.Domain + ":" + httpsPort, nil, false, method.Reachable, ""},
 	}
 	for _, c := range cases {
