@@ -58,14 +58,12 @@ func (r *Reporter) Enrol(ctx context.Context, hubURL, code string) (*Enrolment, 
 	}
 	// The issuer key we were given must be the one published to everyone:
 	// a key handed to this device alone would mark its tokens.
-	if pub, ok := keys.IssuerKeys[e.Org]; ok {
-		found := false
-		for _, k := range pub {
-			found = found || k.KeyID == key.KeyID
-		}
-		if !found {
-			return nil, errors.New("reports: enrol: the issuer key given to this device is not the one the hub publishes")
-		}
+	found := false
+	for _, k := range keys.IssuerKeys[e.Org] {
+		found = found || (k.KeyID == key.KeyID && k.PublicKey == key.PublicKey)
+	}
+	if !found {
+		return nil, errors.New("reports: enrol: the issuer key given to this device is not the one the hub publishes")
 	}
 	if err := r.opts.Secrets.Set(CredentialKey, e.DeviceCredential); err != nil {
 		return nil, fmt.Errorf("reports: enrol: keep the credential: %w", err)

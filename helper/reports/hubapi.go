@@ -185,3 +185,18 @@ func (a *hubAPI) sendReport(ctx context.Context, r Report, token string) (*sendR
 	}
 	return &out, nil
 }
+
+// published checks that key is among the organisation's issuer keys in
+// GET /api/v1/keys, which every device sees.
+func (a *hubAPI) published(ctx context.Context, org string, key IssuerKey) error {
+	var keys keysResult
+	if err := a.do(ctx, a.tokens, "GET", "/api/v1/keys", "", nil, &keys); err != nil {
+		return fmt.Errorf("reports: check the issuer key: %w", err)
+	}
+	for _, k := range keys.IssuerKeys[org] {
+		if k.KeyID == key.KeyID && k.PublicKey == key.PublicKey {
+			return nil
+		}
+	}
+	return errors.New("reports: the hub offered an issuer key it does not publish for this organisation")
+}

@@ -368,6 +368,12 @@ func (r *Reporter) fetch(ctx context.Context, api *hubAPI, cred string, st *Stas
 		if errors.As(err, &he) && he.Status == 409 && attempt == 0 {
 			var k IssuerKey
 			if raw, ok := he.Body["issuer_key"]; ok && jsonInto(raw, &k) == nil && k.KeyID != "" {
+				// Take a new key only if the hub publishes it to everyone
+				// for this organisation: a key for this device alone would
+				// mark its tokens.
+				if err := api.published(ctx, r.opts.Config.Get().Org, k); err != nil {
+					return nil, "", IssuerKey{}, err
+				}
 				key = k
 				if raw, ok := he.Body["issuer_name"]; ok {
 					jsonInto(raw, &name)

@@ -3,6 +3,10 @@ package reports
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +23,7 @@ import (
 	"github.com/detour-project/detour/helper/keyring"
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/server/reports/reportstest"
+	"github.com/detour-project/detour/shared/privacypass"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -558,5 +563,59 @@ func TestFetchIsNotLinedUpWithSend(t *testing.T) {
 	id2, _, _ := r.Enqueue(testReport(), true)
 	if !r.SendNow(ctx, id2) || count(t, h) != 1 {
 		t.Fatal("urgent report not sent at once")
+	}
+}
+
+// TestUnpublishedIssuerKeyRefused: a hub that hands this device an issuer
+// key it does not publish for everyone (which would mark the device's
+// tokens) is refused, at enrolment and when it offers a "new" key.
+func TestUnpublishedIssuerKeyRefused(t *testing.T) {
+	sk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := privacypass.NewPublicKey(&sk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := IssuerKey{KeyID: base64.RawURLEncoding.EncodeToString(pk.ID[:]), PublicKey: base64.RawURLEncoding.EncodeToString(pk.DER)}
+	swap := func(path string, status int, edit func(map[string]any)) func(http.ResponseWriter, *http.Request, http.Handler) {
+		return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+			if r.URL.Path != path {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			var body map[string]any
+			json.Unmarshal(rec.Body.Bytes(), &body)
+			edit(body)
+			w.WriteHeader(status)
+			json.NewEncoder(w).Encode(body)
+		}
+	}
+
+	h := reportstest.Start(t, "")
+	svc, _ := h.OpenReports(context.Background())
+	code, _, _ := svc.CreateCode(context.Background(), "org-a")
+	h.Intercept(swap("/api/v1/enrol", 200, func(b map[string]any) { b["issuer_keys"] = []any{secret} }))
+	r := newReporter(t, t.TempDir(), nil)
+	if _, err := r.Enrol(context.Background(), h.URL, code); err == nil || !strings.Contains(err.Error(), "publishes") {
+		t.Fatalf("enrolled with a private key: %v", err)
+	}
+	if r.Enrolled() {
+		t.Fatal("enrolled")
+	}
+
+	h.Intercept(nil)
+	if _, err := r.Enrol(context.Background(), h.URL, code); err != nil {
+		t.Fatal(err)
+	}
+	h.Intercept(swap("/api/v1/tokens", 409, func(b map[string]any) { b["issuer_key"] = secret }))
+	if err := r.Refill(context.Background()); err == nil || !strings.Contains(err.Error(), "does not publish") {
+		t.Fatalf("took an unpublished key: %v", err)
+	}
+	if st, _ := r.store.stash(); len(st.Tokens) != 0 || st.IssuerKey.KeyID == secret.KeyID {
+		t.Fatalf("stash %+v", st)
 	}
 }
