@@ -68,10 +68,20 @@ export function makeManifest(base, target, catalog) {
 
 // The bundled snapshot: services only (no organisations or policies), with the
 // build date so the pages can say it may be out of date.
-export function makeSnapshot(catalog, builtAt = new Date().toISOString()) {
+export function makeSnapshot(catalog, builtAt = new Date().toISOString(), vendors = loadVendors()) {
   const services = catalog.services.map(({ id, name, vendor, category, hosts, url, features }) =>
     ({ id, name, vendor, category, hosts, url, features: features ?? [] }));
-  return { built_at: builtAt, note: 'May be out of date: the helper has the current list.', categories: catalog.categories ?? [], services };
+  return { built_at: builtAt, note: 'May be out of date: the helper has the current list.', categories: catalog.categories ?? [], services, vendors };
+}
+
+// Filter vendors' display names by fingerprint id (shared/fingerprints), so a
+// vendor the browser recognised by a header reads the same as the helper's.
+export function loadVendors(path = join(root, 'shared/fingerprints/fingerprints.json')) {
+  if (!existsSync(path)) return {};
+  const f = JSON.parse(readFileSync(path, 'utf8'));
+  const out = {};
+  for (const fp of f.fingerprints ?? []) if (fp.id && fp.vendor) out[fp.id] = fp.vendor;
+  return out;
 }
 
 // A plain square icon (PNG, solid colour), so the build needs no image tools.

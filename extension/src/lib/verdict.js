@@ -17,17 +17,15 @@ const BROWSER_ONLY = ['browser-policy', 'proxy-refused'];
 const NO_PROMPT = ['site-down', 'offline', 'captive-portal'];
 
 // Headers that name a filter product (a hint; the helper's fingerprints decide).
+// Only two well-known headers: the helper's fingerprints (shared/fingerprints)
+// do the real matching.
 const HEADER_HINTS = [
   { header: 'x-squid-error', re: /ERR_ACCESS_DENIED/i, vendor: 'squid' },
   { header: 'server', re: /zscaler/i, vendor: 'zscaler' },
-  { header: 'server', re: /bluecoat|proxysg/i, vendor: 'bluecoat' },
-  { header: 'server', re: /fortigate|fortiguard/i, vendor: 'fortinet' },
-  { header: 'via', re: /bluecoat|proxysg/i, vendor: 'bluecoat' },
-  { header: 'x-websense-block', re: /./, vendor: 'forcepoint' },
 ];
 const BLOCKISH_HOST = /(^|[.-])(block|blocked|blockpage|deny|denied|filter|filtering|restricted|websense|zscaler|zscloud|opendns|umbrella|fortiguard|netsweeper|smoothwall|lightspeed|iboss|sophos)([.-]|$)/i;
 
-export const SELECTED_HEADERS = ['server', 'via', 'x-squid-error', 'x-websense-block', 'content-type'];
+export const SELECTED_HEADERS = ['server', 'via', 'x-squid-error', 'content-type'];
 
 // Keeps only the selected response headers, lower-cased, values cut short.
 export function selectHeaders(list) {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeManifest, loadCatalog, makeSnapshot, build, FIREFOX_ID } from '../../build.mjs';
+import { makeManifest, loadCatalog, makeSnapshot, loadVendors, build, FIREFOX_ID } from '../../build.mjs';
 import { catalogHosts, matchPatterns, urlFilters, serviceForHost, originOf } from '../../src/lib/catalog.js';
 
 const ext = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -118,5 +118,19 @@ test('build writes both targets from one source', async () => {
     assert.ok(!('key' in JSON.parse(readFileSync(join(out, 'firefox/manifest.json'), 'utf8'))));
   } finally {
     rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('the header hints name vendors by their fingerprint ids', async () => {
+  const vendors = loadVendors();
+  const { browserCandidate } = await import('../../src/lib/verdict.js');
+  const cases = [
+    [{ 'x-squid-error': 'ERR_ACCESS_DENIED 0' }, 'squid'],
+    [{ server: 'Zscaler/6.2' }, 'zscaler'],
+  ];
+  for (const [headers, id] of cases) {
+    const c = browserCandidate({ status: 403, headers });
+    assert.equal(c.vendor, id);
+    if (Object.keys(vendors).length) assert.ok(vendors[id], `${id} is a fingerprint id`);
   }
 });

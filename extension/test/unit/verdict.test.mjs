@@ -87,4 +87,6 @@ test('paused', () => {
 test('only selected headers are kept', () => {
   const h = selectHeaders([{ name: 'Server', value: 'FortiGate' }, { name: 'Set-Cookie', value: 'secret' }, { name: 'X-Squid-Error', value: 'ERR_ACCESS_DENIED 0' }]);
   assert.deepEqual(h, { server: 'FortiGate', 'x-squid-error': 'ERR_ACCESS_DENIED 0' });
+  assert.equal(browserCandidate({ status: 403, headers: h }).vendor, 'squid');
+  assert.equal(browserCandidate({ status: 403, headers: { server: 'nginx' } }).vendor, null);
 });
