@@ -56,6 +56,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err := dirs.Ensure(); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	// The lock comes first: an agent that loses the race touches nothing,
+	// not even the log (which the winner may be rotating).
+	lock, err := acquireLock(ctx, dirs)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
 	log, logFile, err := openLog(opts.Log, dirs)
 	if err != nil {
 		return err
@@ -63,12 +71,6 @@ func Run(ctx context.Context, opts Options) error {
 	if logFile != nil {
 		defer logFile.Close()
 	}
-
-	lock, err := acquireLock(ctx, dirs)
-	if err != nil {
-		return err
-	}
-	defer lock.release()
 
 	cfg, err := config.Open(dirs.ConfigFile())
 	if err != nil {
