@@ -181,6 +181,13 @@ func (p *prober) run(ctx context.Context, u *url.URL) outcome {
 				p.note(fmt.Sprintf("the site sent the browser to %s, which looks like a filter's block page", cur.Redacted()))
 				return outcome{method: method.HTTPStatus, confidence: 0.55}
 			}
+			if n > 0 && offsite(cur, u) && (fail.method == method.SiteDown || fail.method == method.Unknown) && !fail.network {
+				// The first host answered; only the off-site address it sent
+				// the browser to is unusable: how a redirect to a filter's
+				// internal block server looks from outside, not a site that is down.
+				p.note(fmt.Sprintf("%s answered, but sent the browser to %s, which cannot be used", u.Hostname(), cur.Redacted()))
+				return outcome{method: method.HTTPStatus, confidence: 0.5}
+			}
 			if firstTLS != nil && firstTLS.anomalous() {
 				return p.fromTLS(firstTLS, false)
 			}

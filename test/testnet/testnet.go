@@ -359,6 +359,12 @@ func Start(opts Options) (n *Network, err error) {
 			return "http://filter.corp.invalid/blocked.html?category=collaboration&url=https%3A%2F%2F" + r.Host + "%2F"
 		})})
 
+	add(Scenario{Name: "redirect-unreachable", Note: "redirect to another site's server that does not resolve (a filter's internal block server)",
+		Expect: Expect{Blocked: true, Method: method.HTTPStatus}},
+		&behaviour{web: redirect(func(r *http.Request) string {
+			return "http://gateway.corp.invalid:15871/?u=https%3A%2F%2F" + r.Host + "%2F"
+		})})
+
 	// Proxy.
 	add(Scenario{Name: "proxy-refused", Proxy: n.Proxy, Note: "the proxy answers CONNECT with 403 (Squid ERR_ACCESS_DENIED)",
 		Expect: Expect{Blocked: true, Method: method.ProxyRefused, Vendor: vendor("Squid")}}, &behaviour{proxy: "block"})
