@@ -440,3 +440,47 @@ func TestSocketPathTooLong(t *testing.T) {
 		t.Fatalf("err = %v, want a plain word about the socket path", err)
 	}
 }
+
+func TestStatusSections(t *testing.T) {
+	dirs := testDirs(t)
+	if err := dirs.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := config.Open(dirs.ConfigFile())
+	env := &Env{Dirs: dirs, Config: cfg, Log: quiet, Reg: NewRegistry(nil)}
+	registerCore(env)
+	v := int64(7)
+	env.Reg.Status(SectionWhitelist, func() any { return protocol.WhitelistStatus{Version: &v, Stale: true} })
+	env.Reg.Status(SectionReports, func() any { return map[string]any{"queued": 2, "sent": 1, "failed": 0, "last_error": nil} })
+	env.Reg.Status(SectionHub, func() any { return map[string]any{"reachable": false} })
+	env.Reg.Status(SectionEnrolled, func() any { return true })
+	env.Reg.Status("tokens", func() any { return map[string]int{"stash": 5} })
+
+	res, err := env.Reg.Dispatch(context.Background(), protocol.Request{ID: 1, Type: "status", Raw: []byte(`{"id":1,"type":"status"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(res)
+	set, _ := protocolschema.Load()
+	if err := set.ValidateResult("status", b); err != nil {
+		t.Fatalf("status %s breaks the schema: %v", b, err)
+	}
+	var st protocol.StatusResult
+	json.Unmarshal(b, &st)
+	if st.Whitelist.Version == nil || *st.Whitelist.Version != 7 || !st.Whitelist.Stale || st.Reports.Queued != 2 ||
+		st.Hub.Reachable == nil || *st.Hub.Reachable || !st.Enrolled {
+		t.Fatalf("status = %s", b)
+	}
+	if !strings.Contains(string(b), `"tokens":{"stash":5}`) {
+		t.Fatalf("extra section missing: %s", b)
+	}
+
+	res, err = env.Reg.Dispatch(context.Background(), protocol.Request{ID: 2, Type: "hello", Raw: []byte(`{"id":2,"type":"hello","version":1,"browser":"chrome"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := res.(protocol.HelloResult)
+	if h.WhitelistVersion == nil || *h.WhitelistVersion != 7 || !h.WhitelistStale || !h.Enrolled {
+		t.Fatalf("hello = %+v", h)
+	}
+}

@@ -37,7 +37,7 @@ const (
 // registerCore adds the handlers every agent has: hello, status, settings.
 func registerCore(env *Env) {
 	env.Reg.Handle("hello", func(ctx context.Context, req protocol.Request) (any, error) { return hello(env, req) })
-	env.Reg.Handle("status", func(ctx context.Context, req protocol.Request) (any, error) { return status(env), nil })
+	env.Reg.Handle("status", func(ctx context.Context, req protocol.Request) (any, error) { return statusWithExtras(env) })
 	env.Reg.Handle("settings", func(ctx context.Context, req protocol.Request) (any, error) { return settings(env, req) })
 }
 
@@ -99,6 +99,26 @@ func status(env *Env) protocol.StatusResult {
 		convert(env, SectionReports, v, &st.Reports)
 	}
 	return st
+}
+
+// statusWithExtras is the status reply: the fixed sections plus any other
+// section a subsystem registered, under its own name.
+func statusWithExtras(env *Env) (any, error) {
+	st := status(env)
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	for name, v := range env.Reg.Snapshot() {
+		if _, taken := out[name]; !taken && name != SectionEnrolled {
+			out[name] = v
+		}
+	}
+	return out, nil
 }
 
 // convert copies a section of any type into the protocol's shape through
