@@ -11,6 +11,7 @@ type automaton struct {
 	nclass   int
 	next     []int32   // state*nclass + class -> state
 	out      [][]int32 // pattern ids ending at each state (including via fail links)
+	term     []bool    // out[state] is not empty: one byte to test per input byte
 	npattern int
 }
 
@@ -97,18 +98,22 @@ func newAutomaton(patterns []string) *automaton {
 			}
 		}
 	}
+	a.term = make([]bool, len(a.out))
+	for i, o := range a.out {
+		a.term[i] = len(o) > 0
+	}
 	return a
 }
 
 // scan sets bit i of found for each pattern i that occurs in text.
 func (a *automaton) scan(text []byte, found []uint64) {
 	nc := int32(a.nclass)
-	next, out, class := a.next, a.out, &a.class
+	next, term, class := a.next, a.term, &a.class
 	s := int32(0)
 	for _, c := range text {
 		s = next[s*nc+int32(class[c])]
-		if o := out[s]; o != nil {
-			for _, id := range o {
+		if term[s] {
+			for _, id := range a.out[s] {
 				found[id>>6] |= 1 << (uint(id) & 63)
 			}
 		}

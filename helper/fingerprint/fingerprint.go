@@ -180,7 +180,7 @@ func (s *Set) Match(r *Response) []Match {
 	}
 	found := make([]uint64, (len(s.patterns)+63)/64)
 	s.body.scan(body, found)
-	title := foldString(Title(body))
+	title := foldString(pageTitle(body))
 	headers := make(map[string]string, len(s.headers))
 	for _, h := range s.headers {
 		if vs := r.Header.Values(h); len(vs) > 0 {
@@ -284,7 +284,7 @@ func redirectMatches(rd *fingerprintdata.Redirect, u *url.URL) bool {
 	if len(rd.Hosts) > 0 {
 		ok := false
 		for _, h := range rd.Hosts {
-			ok = ok || HostUnder(host, h)
+			ok = ok || hostUnder(host, h)
 		}
 		if !ok {
 			return false
@@ -310,8 +310,8 @@ func redirectMatches(rd *fingerprintdata.Redirect, u *url.URL) bool {
 	return true
 }
 
-// HostUnder reports whether host is domain or a subdomain of it.
-func HostUnder(host, domain string) bool {
+// hostUnder reports whether host is domain or a subdomain of it.
+func hostUnder(host, domain string) bool {
 	return host == domain || strings.HasSuffix(host, "."+domain)
 }
 
@@ -376,9 +376,9 @@ func (s *Set) MatchIssuer(names []string) (Match, bool) {
 	return Match{}, false
 }
 
-// Title extracts the text of the first <title> element, ASCII-case-
+// pageTitle extracts the text of the first <title> element, ASCII-case-
 // insensitively, trimmed; "" when there is none.
-func Title(body []byte) string {
+func pageTitle(body []byte) string {
 	i := indexFold(body, []byte("<title"))
 	if i < 0 {
 		return ""

@@ -172,7 +172,7 @@ func nearMisses(r fingerprintdata.Rule) map[string]spec {
 func ruleFires(set *Set, id string, index int, resp *Response) bool {
 	found := make([]uint64, (len(set.patterns)+63)/64)
 	set.body.scan(resp.Body, found)
-	title := foldString(Title(resp.Body))
+	title := foldString(pageTitle(resp.Body))
 	headers := map[string]string{}
 	for _, h := range set.headers {
 		if vs := resp.Header.Values(h); len(vs) > 0 {
@@ -356,8 +356,8 @@ func TestTitle(t *testing.T) {
 		"no title here":                                         "",
 		"<title>unterminated":                                   "unterminated",
 	} {
-		if got := Title([]byte(in)); got != want {
-			t.Errorf("Title(%q) = %q, want %q", in, got, want)
+		if got := pageTitle([]byte(in)); got != want {
+			t.Errorf("pageTitle(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
