@@ -159,7 +159,9 @@ func scan(ctx context.Context, q store.Querier, cols []string, where string, arg
 }
 
 // items suppresses a breakdown against its total, keeping at most limit rows
-// (0: all). Suppression runs on the whole list first.
+// (0: all). Suppression runs on the whole list first; then the list is
+// ordered by what it shows, hidden rows last by key, so that a hidden row's
+// place in the list says nothing about its size.
 func (p Privacy) items(rs []raw, total int64, limit int) []Item {
 	parts := make([]int64, len(rs))
 	for i, r := range rs {
@@ -168,12 +170,25 @@ func (p Privacy) items(rs []raw, total int64, limit int) []Item {
 	cs, _ := p.Group(parts, total)
 	out := make([]Item, 0, len(rs))
 	for i, r := range rs {
-		if limit > 0 && i == limit {
-			break
-		}
 		out = append(out, Item{Key: r.key, Count: cs[i]})
 	}
+	sort.SliceStable(out, func(i, j int) bool { return shownBefore(out[i].Count, out[j].Count, out[i].Key, out[j].Key) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
 	return out
+}
+
+// shownBefore orders shown counts largest first, then hidden ones, ties by
+// key.
+func shownBefore(a, b Count, ka, kb string) bool {
+	if a.Suppressed != b.Suppressed {
+		return !a.Suppressed
+	}
+	if !a.Suppressed && a.Int() != b.Int() {
+		return a.Int() > b.Int()
+	}
+	return ka < kb
 }
 
 // series fills every day of w, zero where nothing was counted.

@@ -68,6 +68,11 @@ func TestQueries(t *testing.T) {
 		if got["zoom"] != "32" || got["miro"] != "fewer than 5" || got["trello"] != "fewer than 5" {
 			t.Fatalf("top services: %v", got)
 		}
+		// Trello (9) is larger than miro (2), but hidden rows are listed by
+		// name: their order must not rank them.
+		if ov.TopServices[1].Key != "miro" || ov.TopServices[2].Key != "trello" {
+			t.Fatalf("top services order: %+v", ov.TopServices)
+		}
 		// The week holds 25+7+2 = 34; the day with 2 is hidden, and so is
 		// another day of the week so that 34 minus the rest says nothing.
 		var shown, hidden int
@@ -94,7 +99,7 @@ func TestQueries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if org.Total.String() != "27" || org.Services[0].Key != "zoom" {
+		if org.Total.String() != "27" || len(org.Services) != 2 {
 			t.Fatalf("org: %+v", org)
 		}
 		// 27 - 25 reveals miro's 2 unless zoom hides too: both hidden.
@@ -105,8 +110,16 @@ func TestQueries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pairs) != 4 || pairs[0].Org != "org-a" || pairs[0].Service != "zoom" || !pairs[3].Count.Suppressed {
+		// Shown pairs first, largest first; hidden ones after, by name, so a
+		// hidden pair's place says nothing of its size.
+		if len(pairs) != 4 || pairs[0].Count.Suppressed || !pairs[3].Count.Suppressed {
 			t.Fatalf("pairs: %+v", pairs)
+		}
+		for i := 1; i < len(pairs); i++ {
+			a, b := pairs[i-1], pairs[i]
+			if a.Count.Suppressed && b.Count.Suppressed && a.Org+a.Service > b.Org+b.Service {
+				t.Fatalf("hidden pairs not in name order: %+v", pairs)
+			}
 		}
 		// Pairs agree with the organisation's page: org-a's zoom (25) is
 		// hidden beside miro's 2, since 27 - 25 would reveal it.

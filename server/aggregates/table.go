@@ -162,5 +162,10 @@ func GetOrgServiceTable(ctx context.Context, q store.Querier, p Privacy, w Windo
 		}
 		t.cells[[2]string{t.pairs[i].Org, t.pairs[i].Service}] = t.pairs[i].Count
 	}
+	// Listed by what they show: a hidden cell's place says nothing of its size.
+	sort.SliceStable(t.pairs, func(i, j int) bool {
+		a, b := t.pairs[i], t.pairs[j]
+		return shownBefore(a.Count, b.Count, a.Org+"\x00"+a.Service, b.Org+"\x00"+b.Service)
+	})
 	return t, nil
 }
