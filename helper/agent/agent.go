@@ -125,11 +125,16 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Requests wait for setup; the socket already accepts so that relays
 	// started at the same time connect at once.
-	env.Secrets = openSecrets(dirs, log)
+	// The keyring opens meanwhile: it can be slow, and only reports needs it.
+	secrets := make(chan keyring.Store, 1)
+	go func() { secrets <- openSecrets(dirs, log) }()
 	for _, s := range []struct {
 		name  string
 		setup func(context.Context, *Env) error
 	}{{"probe", setupProbe}, {"whitelist", setupWhitelist}, {"reports", setupReports}} {
+		if s.name == "reports" {
+			env.Secrets = <-secrets
+		}
 		if err := s.setup(runCtx, env); err != nil {
 			// A subsystem that cannot start leaves the others working; its
 			// requests answer "unknown type" and the log says why.

@@ -16,8 +16,12 @@ import (
 // subsystems set up before it. Setup runs in a fixed order (see Run): probe,
 // whitelist, reports; a later subsystem may use an earlier one's field.
 type Env struct {
-	Dirs    paths.Dirs
-	Config  *config.Store
+	Dirs   paths.Dirs
+	Config *config.Store
+	// Secrets is the keyring, or nil when none could be opened. Opening it
+	// can take seconds (a locked Secret Service), so it opens while the probe
+	// and whitelist subsystems set up and is set before reports' setup; the
+	// first two must not read it during setup (later, from handlers, is fine).
 	Secrets keyring.Store
 	Log     *slog.Logger
 	Reg     *Registry
