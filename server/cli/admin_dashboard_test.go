@@ -177,3 +177,29 @@ func TestDashboardEndToEnd(t *testing.T) {
 	}
 	t.Fatalf("the pushed whitelist does not approve %s at %s", svc, org)
 }
+
+func TestUserAddRefusesBadInput(t *testing.T) {
+	data := t.TempDir()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"user", "add", "a@example.org", "--role", "root"}, "role"},
+		{[]string{"user", "add", "a@example.org", "--role", "org-admin"}, "--org"},
+		{[]string{"user", "add", "not-an-email", "--role", "viewer"}, "email"},
+		{[]string{"user", "add", "--role", "viewer"}, "usage"},
+		{[]string{"api-token", "create", "nobody@example.org"}, "no such account"},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		code := Main(append([]string{"admin", "--data", data}, c.args...), &out, &errb)
+		if code == 0 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q (want %q)", c.args, code, errb.String(), c.want)
+		}
+	}
+	// A good one prints the password once, in words a person can follow.
+	out := run(t, "admin", "--data", data, "user", "add", "ok@example.org", "--role", "viewer")
+	if !regexp.MustCompile(`One-time password: [a-z2-9]{4}(-[a-z2-9]{4}){4}\n`).MatchString(out) {
+		t.Fatalf("user add output: %q", out)
+	}
+}
