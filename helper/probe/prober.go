@@ -444,23 +444,35 @@ func (p *prober) judgeDNS(ctx context.Context, host string, r dnsResult) ([]neti
 			what = "has no address (" + r.rcode + ")"
 		}
 		p.note(fmt.Sprintf("%s says %s %s", p.res, host, what))
+		// Second opinions are asked at once, within one short step, so a
+		// network that drops outside DNS costs seconds only once.
 		agree := 0
+		sctx, cancel := step(ctx, 2500*time.Millisecond)
+		answers := make(chan struct {
+			r   resolver
+			res dnsResult
+		}, len(p.second))
 		for _, s := range p.second {
-			sctx, cancel := step(ctx, 3*time.Second)
-			sr := s.lookup(sctx, host)
-			cancel()
+			go func() {
+				answers <- struct {
+					r   resolver
+					res dnsResult
+				}{s, s.lookup(sctx, host)}
+			}()
+		}
+		for range p.second {
+			a := <-answers
 			switch {
-			case len(sr.addrs) > 0:
-				p.note(fmt.Sprintf("but %s knows %s (%s): the name exists and your resolver hides it", s, host, addrsString(sr.addrs)))
+			case len(a.res.addrs) > 0:
+				cancel()
+				p.note(fmt.Sprintf("but %s knows %s (%s): the name exists and your resolver hides it", a.r, host, addrsString(a.res.addrs)))
 				return nil, &outcome{method: method.DNSNXDomain, confidence: 0.9}
-			case sr.nx:
+			case a.res.nx:
 				agree++
-				p.note(fmt.Sprintf("%s agrees that %s does not exist", s, host))
-			}
-			if agree > 0 {
-				break
+				p.note(fmt.Sprintf("%s agrees that %s does not exist", a.r, host))
 			}
 		}
+		cancel()
 		if agree > 0 {
 			p.note("the name does not exist anywhere: a typo or a retired address, not a block")
 			return nil, &outcome{method: method.SiteDown, confidence: 0.75}
