@@ -2,7 +2,10 @@
 # Both install what they need first (scripts/deps.sh).
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# A release version (v1.2.3 tags), else 0.1.0-dev.<commit>: the hub refuses
+# reports whose client_version is not shaped like 1.2.3 or 1.2.3-pre, so a
+# bare commit hash would make every report fail (server/reports).
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*.[0-9]*.[0-9]*' --dirty 2>/dev/null || echo 0.1.0-dev.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty))
 LDFLAGS := -s -w -X github.com/detour-project/detour/shared/version.Version=$(VERSION)
 
 .PHONY: all build go extension run demo test bench lint clean deps
