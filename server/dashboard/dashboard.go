@@ -127,7 +127,14 @@ func pathOrg(r *http.Request) string {
 const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
-func (d *Dashboard) secure(r *http.Request) bool { return r.TLS != nil || d.opt.Secure }
+// secure says whether the browser reached the hub over HTTPS: directly,
+// through a TLS proxy the hub was told about, or through one that says so
+// with X-Forwarded-Proto. Trusting that header can only add the Secure flag
+// (a client lying about it locks itself out of its own cookie), so it is
+// safe to honour; no forwarded address is ever read.
+func (d *Dashboard) secure(r *http.Request) bool {
+	return r.TLS != nil || d.opt.Secure || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
 
 // headers sets the security headers every dashboard response carries.
 func (d *Dashboard) headers(next http.Handler) http.Handler {

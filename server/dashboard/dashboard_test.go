@@ -320,11 +320,13 @@ func TestSessionCookieFlags(t *testing.T) {
 		name       string
 		secure     bool
 		tls        bool
+		proto      string
 		wantSecure bool
 	}{
-		{"plain http", false, false, false},
-		{"behind a TLS proxy", true, false, true},
-		{"served over TLS", false, true, true},
+		{"plain http", false, false, "", false},
+		{"behind a TLS proxy", true, false, "", true},
+		{"behind a proxy that says https", false, false, "https", true},
+		{"served over TLS", false, true, "", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -363,6 +365,9 @@ func TestSessionCookieFlags(t *testing.T) {
 			form := url.Values{"csrf": {pre.Value}, "email": {"sector@example.org"}, "password": {e.pw["sector@example.org"]}}
 			req, _ := http.NewRequest("POST", base+"/sign-in", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if c.proto != "" {
+				req.Header.Set("X-Forwarded-Proto", c.proto)
+			}
 			req.AddCookie(pre)
 			res, err = client.Do(req)
 			if err != nil {
