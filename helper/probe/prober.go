@@ -670,7 +670,9 @@ func setDeadline(ctx context.Context, c net.Conn, d time.Duration) {
 // (a reset before any TLS is tcp-reset; after the ClientHello, tls-reset).
 func (p *prober) handshake(ctx context.Context, conn net.Conn, host string, preWait bool, rtt time.Duration) (net.Conn, *tlsInfo, *outcome) {
 	if preWait {
-		wait := min(max(3*rtt, 40*time.Millisecond), 300*time.Millisecond)
+		// Three round trips, at least 100 ms: a server or middlebox that
+		// resets every connection does so within a round trip of accepting.
+		wait := min(max(3*rtt, 100*time.Millisecond), 300*time.Millisecond)
 		_ = conn.SetReadDeadline(time.Now().Add(wait))
 		var b [1]byte
 		n, err := conn.Read(b[:])

@@ -205,7 +205,7 @@ func Start(opts Options) (n *Network, err error) {
 		return nil, err
 	}
 	refused := "127.0.0.1:" + refusedPort
-	resetAddr, err := n.serveTCP(resetConn)
+	resetAddr, err := n.serveTCPInline(resetConn)
 	if err != nil {
 		return nil, err
 	}
@@ -491,6 +491,29 @@ func (n *Network) serveTCP(handle func(net.Conn)) (string, error) {
 				continue
 			}
 			go handle(c)
+		}
+	}()
+	n.closers = append(n.closers, func() { _ = ln.Close() })
+	return ln.Addr().String(), nil
+}
+
+// serveTCPInline is serveTCP with handle run in the accepting goroutine,
+// for handlers that must act at once even on a loaded machine.
+func (n *Network) serveTCPInline(handle func(net.Conn)) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("testnet: listen: %w", err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			handle(c)
 		}
 	}()
 	n.closers = append(n.closers, func() { _ = ln.Close() })
