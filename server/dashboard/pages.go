@@ -249,6 +249,7 @@ func (d *Dashboard) orgPage(w http.ResponseWriter, r *http.Request, s *session) 
 	p.add(&section{ID: "peers-approve", Heading: p.t("org.peers"), Intro: p.t("org.peers_intro"), Table: pt})
 	p.breakdown("methods", "service.methods", "method", "method.", det.Methods)
 	p.breakdown("needs", "service.needs", "need", "need.", det.Needs)
+	p.trendSection("daily", "service.daily", det.Daily)
 	d.render(w, r, http.StatusOK, "sections", p)
 }
 
