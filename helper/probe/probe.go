@@ -149,7 +149,7 @@ func Probe(ctx context.Context, rawURL string, o Options) (Verdict, error) {
 		var r refResult
 		select {
 		case r = <-ref:
-		case <-time.After(time.Until(deadlineOr(ctx, time.Now().Add(time.Second)))):
+		case <-time.After(time.Until(deadlineOr(ctx, time.Now().Add(2*time.Second)))):
 			r = refResult{state: refUnknown}
 		}
 		p.note(r.evidence)
