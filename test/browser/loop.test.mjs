@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { screenshot, RESULTS } from './lib/harness.mjs';
 import {
   ORG, startLoopHub, setupOrg, startNet, leafSPKI, probeEnv, enrolHelper, launchBrowser, gotoPrompt, signIn,
-  tempDir, waitFor, stopAgent,
+  tempDir, waitFor, stopAgent, reportFailures,
 } from './lib/stack.mjs';
 
 const HOST = 'zoom.us';
@@ -110,7 +110,11 @@ test('blocked → prompt with the approved alternative → report → counted �
   await screenshot(page, 'loop-02-reported');
 
   // 3. The hub counts it (k=1 here): zoom, http-blockpage, Zscaler, meeting.
-  const count = await waitFor(() => zoomCount(hub.aggregates(ORG)), { timeout: 30000, what: 'the report counted at the hub' });
+  const count = await waitFor(() => {
+    const failed = reportFailures(home);
+    if (failed.length) throw new Error(`the agent gave up on the report: ${failed.join('; ')}`);
+    return zoomCount(hub.aggregates(ORG));
+  }, { timeout: 30000, what: 'the report counted at the hub' }).catch((e) => { throw new Error(`${e.message}; agent failures: ${JSON.stringify(reportFailures(home))}`); });
   assert.equal(count.value, 1, JSON.stringify(count));
   const agg = hub.aggregates(ORG);
   assert.equal(agg.k, 1);

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import {
-  ORG, startLoopHub, setupOrg, startNet, leafSPKI, probeEnv, pacFor, enrolHelper, launchBrowser, gotoPrompt, signIn, PROMPT_PREFIX,
+  ORG, startLoopHub, setupOrg, startNet, leafSPKI, probeEnv, pacFor, enrolHelper, launchBrowser, gotoPrompt, signIn, PROMPT_PREFIX, reportFailures,
   waitFor, sleep, stopAgent, ROOT,
 } from '../browser/lib/stack.mjs';
 import { DETOUR, RESULTS } from '../browser/lib/harness.mjs';
@@ -198,7 +198,9 @@ async function main() {
 
   // 6. Counted at the hub, seen on the dashboard.
   await waitFor(() => hub.aggregates(ORG).overview.top_services.find((i) => i.key === 'zoom')?.count.value === 1,
-    { timeout: 30000, what: 'the report counted' });
+    { timeout: 30000, what: 'the report counted' }).catch((e) => {
+    throw new Error(`${e.message}; the agent's failed reports: ${JSON.stringify(reportFailures(HOME))}`);
+  });
   const dash = await context.newPage();
   await signIn(dash, hub.url, org.email, org.password);
   await dash.goto(`${hub.url}/`);

@@ -8,7 +8,7 @@
 // Builds on H7's harness (lib/harness.mjs). Everything listens on 127.0.0.1.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -174,6 +174,17 @@ export function enrolHelper(home, hubURL, code, env = {}) {
   const out = execFileSync(DETOUR, ['enrol', '--hub', hubURL, '--code', code, '--json'],
     { encoding: 'utf8', env: { ...process.env, ...env, DETOUR_HOME: home }, timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] });
   return JSON.parse(out);
+}
+
+// reportFailures returns why the agent gave up on reports (best effort, for
+// error messages): the last_error of each report in its failed folder.
+export function reportFailures(home) {
+  const dir = join(home, 'state/reports/failed');
+  try {
+    return readdirSync(dir).map((f) => {
+      try { return JSON.parse(readFileSync(join(dir, f), 'utf8')).last_error ?? f; } catch { return f; }
+    });
+  } catch { return []; }
 }
 
 // helperCLI runs another `bin/detour` command in the helper home.
