@@ -48,3 +48,23 @@ func dropListener() (string, func(), error) {
 		closeFD()
 	}, nil
 }
+
+// refusingPort reserves a port on which nothing listens: a socket bound to
+// it but never listening, so connections are refused (RST) and no other
+// program can take the port while the network runs.
+func refusingPort() (string, func(), error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("testnet: refusing socket: %w", err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		_ = syscall.Close(fd)
+		return "", nil, fmt.Errorf("testnet: refusing bind: %w", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		_ = syscall.Close(fd)
+		return "", nil, fmt.Errorf("testnet: refusing getsockname: %w", err)
+	}
+	return strconv.Itoa(sa.(*syscall.SockaddrInet4).Port), func() { _ = syscall.Close(fd) }, nil
+}

@@ -200,10 +200,11 @@ func Start(opts Options) (n *Network, err error) {
 	// By address, so a probe that resolves nothing (--connect-to) can use them.
 	n.OnlineURL = "http://" + n.HTTP + "/generate_204"
 	n.CaptiveURL = "http://" + n.HTTP + "/captive/generate_204"
-	refusedPort, err := closedPort()
+	refusedPort, closeRefused, err := refusingPort()
 	if err != nil {
 		return nil, err
 	}
+	n.closers = append(n.closers, closeRefused)
 	refused := "127.0.0.1:" + refusedPort
 	resetAddr, err := n.serveTCPInline(resetConn)
 	if err != nil {
