@@ -91,7 +91,7 @@ func UnmarshalTokenChallenge(b []byte) (TokenChallenge, error) {
 	c.IssuerName = string(r.bytes(int(r.u16())))
 	c.RedemptionContext = r.bytes(int(r.u8()))
 	c.OriginInfo = string(r.bytes(int(r.u16())))
-	if r.err || len(r.b) != 0 {
+	if r.err || len(r.b) != 0 || c.IssuerName == "" {
 		return TokenChallenge{}, fmt.Errorf("%w: token challenge", ErrMalformed)
 	}
 	if n := len(c.RedemptionContext); n != 0 && n != 32 {
