@@ -48,7 +48,7 @@ func (p *page) trendChart(id, titleKey string, days []aggregates.Day) *chart {
 	if len(days) > 0 {
 		from, to = days[0].Day, days[len(days)-1].Day
 	}
-	c.Desc = p.t("chart.trend_desc", len(days), from, to, max, hidden, p.t("count.fewer", p.countK()))
+	c.Desc = p.t("chart.trend_desc", len(days), from, to, max, hidden, p.t("count.fewer", p.K))
 	if len(days) == 0 {
 		return c
 	}

@@ -64,8 +64,6 @@ func (ix *index) status(org, service string) string {
 	return whitelist.Unknown
 }
 
-func (p *page) countK() int64 { return p.K }
-
 func (p *page) serviceCell(ix *index, id string) cell {
 	return p.link(ix.serviceName(id), "/services/"+url.PathEscape(id))
 }
@@ -113,7 +111,6 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	ix := newIndex(d.doc())
 	week := p.count(ov.BlocksThisWeek)
-	p.LiveStats = true
 	p.add(&section{ID: "week", Heading: p.t("overview.week"), Intro: p.t("overview.week_intro", ov.Week.From, ov.Week.To), Big: &week,
 		Fewer: p.t("count.fewer", p.K)})
 	t := p.newTable("top-services", "overview.top", "service", "reports#", "approved_by#")

@@ -16,22 +16,21 @@ import (
 
 // page is what every template receives.
 type page struct {
-	Lang      string
-	TitleKey  string
-	TitleArg  string // a name to put in the title (a service, an organisation)
-	User      *User
-	CSRF      string
-	Path      string
-	Query     url.Values
-	Error     string // an i18n key
-	Notice    string // translated
-	Email     string // sign-in form's echo
-	HasGovUK  bool
-	Nav       []navItem
-	Sections  []*section
-	Form      any // page-specific form data
-	LiveStats bool
-	K         int64 // the k-anonymity threshold, for "fewer than k"
+	Lang     string
+	TitleKey string
+	TitleArg string // a name to put in the title (a service, an organisation)
+	User     *User
+	CSRF     string
+	Path     string
+	Query    url.Values
+	Error    string // an i18n key
+	Notice   string // translated
+	Email    string // sign-in form's echo
+	HasGovUK bool
+	Nav      []navItem
+	Sections []*section
+	Form     any   // page-specific form data
+	K        int64 // the k-anonymity threshold, for "fewer than k"
 }
 
 type navItem struct {
