@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/detour-project/detour/shared/method"
 	"github.com/detour-project/detour/test/testnet"
 )
@@ -299,5 +301,39 @@ func TestTidyEvidence(t *testing.T) {
 	}
 	if strings.ContainsAny(got[1], "\n\t") {
 		t.Errorf("control characters kept: %q", got[1])
+	}
+}
+
+// TestResolverIgnoringAAAA: a resolver that never answers AAAA must not cost
+// the probe its whole DNS step.
+func TestResolverIgnoringAAAA(t *testing.T) {
+	n := network(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		if r.Question[0].Qtype != dns.TypeA {
+			return // silence
+		}
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	defer func() { _ = srv.Shutdown() }()
+	s, _ := n.Scenario("reachable")
+	v, err := Probe(context.Background(), s.URL, Options{DNS: pc.LocalAddr().String(), PublicCAFile: n.PublicCAFile, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Method != method.Reachable {
+		t.Errorf("got %s: %v", v.Method, v.Evidence)
+	}
+	t.Logf("probe took %d ms", v.ElapsedMS)
+	// Without the grace period it waits for the DNS client's 2 s read timeout.
+	if v.ElapsedMS >= 1900 {
+		t.Errorf("the probe waited %d ms for the unanswered AAAA", v.ElapsedMS)
 	}
 }

@@ -97,7 +97,7 @@ func (r resolver) lookupServer(ctx context.Context, host string) dnsResult {
 		msg *dns.Msg
 		err error
 	}
-	ask := func(qtype uint16) answer {
+	askCtx := func(ctx context.Context, qtype uint16) answer {
 		m := new(dns.Msg)
 		m.SetQuestion(dns.Fqdn(host), qtype)
 		m.RecursionDesired = true
@@ -107,10 +107,28 @@ func (r resolver) lookupServer(ctx context.Context, host string) dnsResult {
 		}
 		return answer{in, err}
 	}
-	ch := make(chan answer, 1)
-	go func() { ch <- ask(dns.TypeAAAA) }()
-	a4 := ask(dns.TypeA)
-	a6 := <-ch
+	// A and AAAA at once. Some resolvers never answer AAAA; once A is in,
+	// AAAA gets only a little longer, so such a resolver does not cost the
+	// whole DNS step.
+	ch6 := make(chan answer, 1)
+	ch4 := make(chan answer, 1)
+	ctx6, cancel6 := context.WithCancel(ctx)
+	defer cancel6()
+	go func() { ch6 <- askCtx(ctx6, dns.TypeAAAA) }()
+	go func() { ch4 <- askCtx(ctx, dns.TypeA) }()
+	var a4, a6 answer
+	select {
+	case a4 = <-ch4:
+		select {
+		case a6 = <-ch6:
+		case <-time.After(500 * time.Millisecond):
+			// Left to finish on its own (the channel is buffered).
+			cancel6()
+			a6 = answer{err: fmt.Errorf("no AAAA answer from %s", r.server)}
+		}
+	case a6 = <-ch6:
+		a4 = <-ch4
+	}
 	if a4.err != nil && a6.err != nil {
 		return dnsResult{dead: true, err: fmt.Errorf("asking %s: %w", r.server, a4.err)}
 	}
