@@ -22,7 +22,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { screenshot, RESULTS } from './lib/harness.mjs';
+import { screenshot, axe, RESULTS } from './lib/harness.mjs';
 import {
   ORG, startLoopHub, setupOrg, startNet, leafSPKI, probeEnv, enrolHelper, launchBrowser, gotoPrompt, signIn,
   tempDir, waitFor, stopAgent, reportFailures,
@@ -183,8 +183,18 @@ test('blocked → prompt with the approved alternative → report → counted �
   await gotoPrompt(again, `https://${HOST}/`);
   assert.equal(await again.getAttribute('body', 'data-suggest-source'), 'helper');
   assert.equal(await again.getAttribute('body', 'data-status'), 'approved', 'approved at example-borough now');
-  assert.match(await again.textContent('#alt-intro'), /lists Zoom.* as approved/);
-  assert.doesNotMatch(await again.textContent('#alt-intro'), /approved for your organisation:/);
+  assert.match(await again.textContent('h1'), /Zoom.* is approved, but this network still blocks it/);
+  assert.match(await again.textContent('#approved-note'), /lists Zoom.* as approved/);
+  assert.doesNotMatch(await again.textContent('#alt-intro'), /decided to block/);
+  assert.match(await again.textContent('#alt-heading'), /Other approved tools/);
+  const violations = await axe(again);
+  assert.deepEqual(violations, [], `axe on the approved prompt: ${JSON.stringify(violations, null, 1)}`);
+  // Welsh too.
+  const cy = await context.newPage();
+  await cy.goto(`${again.url()}&lang=cy`);
+  await cy.waitForSelector('body[data-ready="true"]');
+  assert.match(await cy.textContent('h1'), /wedi'i gymeradwyo/);
+  await cy.close();
   await screenshot(again, 'loop-08-prompt-approved');
 
   await again.close();

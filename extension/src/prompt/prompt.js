@@ -61,7 +61,17 @@ async function main() {
   document.body.dataset.suggestSource = sug?.source ?? 'none';
   document.body.dataset.status = sug?.status ?? 'unknown';
   if (sug?.status === 'approved') {
-    $('alt-intro').textContent = t('altApprovedHere', [name]);
+    // Approved here, yet the network still blocks it (the filter has not
+    // caught up, or it is a mistake): say so first; other approved tools
+    // for the same job come second.
+    $('headline').textContent = t('headlineApproved', [name]);
+    const note = document.createElement('p');
+    note.className = 'govuk-inset-text';
+    note.id = 'approved-note';
+    note.textContent = t('altApprovedHere', [name]);
+    $('vendor').after(note);
+    $('alt-heading').textContent = t('altHeadingApproved');
+    $('alt-intro').textContent = t(alts.length ? 'altIntroHelper' : 'altNone');
   } else if (alts.length === 0) {
     $('alt-intro').textContent = t('altNone');
   } else {
