@@ -127,7 +127,7 @@ async function main() {
     '    https://slack.com/         the filtering DNS resolver says the name does not exist',
     '    https://www.dropbox.com/   the filtering proxy refuses the tunnel (Squid)',
     '  and lets through https://trello.com/, https://miro.com/ and https://teams.microsoft.com/.',
-    `  Logs: ${RUN}/hub.log, ${RUN}/agent.log`,
+    `  Logs: ${RUN}/hub.log, ${HOME}/state/agent.log`,
   ];
   intro.forEach((l) => say(l));
 
