@@ -80,7 +80,7 @@ type Pair struct {
 	Org     string `json:"org"`
 	Service string `json:"service"`
 	Count   Count  `json:"count"`
-	Raw     int64  `json:"-"` // for ordering only; never shown
+	raw     int64  // the true count: for suppression only, never handed out
 }
 
 // TopN is how many services the overview lists.

@@ -77,12 +77,12 @@ func GetOrgServiceTable(ctx context.Context, q store.Querier, p Privacy, w Windo
 	}
 	t := &OrgServiceTable{Window: w, OrgTotals: map[string]Count{}, ServiceTotals: map[string]Count{}, cells: map[[2]string]Count{}}
 	for k, n := range sums {
-		t.pairs = append(t.pairs, Pair{Org: k[0], Service: k[1], Raw: n})
+		t.pairs = append(t.pairs, Pair{Org: k[0], Service: k[1], raw: n})
 	}
 	sort.Slice(t.pairs, func(i, j int) bool {
 		a, b := t.pairs[i], t.pairs[j]
-		if a.Raw != b.Raw {
-			return a.Raw > b.Raw
+		if a.raw != b.raw {
+			return a.raw > b.raw
 		}
 		if a.Org != b.Org {
 			return a.Org < b.Org
@@ -93,9 +93,9 @@ func GetOrgServiceTable(ctx context.Context, q store.Querier, p Privacy, w Windo
 	orgSum, svcSum := map[string]int64{}, map[string]int64{}
 	var total int64
 	for _, pr := range t.pairs {
-		orgSum[pr.Org] += pr.Raw
-		svcSum[pr.Service] += pr.Raw
-		total += pr.Raw
+		orgSum[pr.Org] += pr.raw
+		svcSum[pr.Service] += pr.raw
+		total += pr.raw
 	}
 	margin := func(m map[string]int64, dst map[string]Count) {
 		var rs []raw
@@ -119,7 +119,7 @@ func GetOrgServiceTable(ctx context.Context, q store.Querier, p Privacy, w Windo
 	// Cells: primary, then secondary over rows and columns until stable.
 	hidden := make([]bool, len(t.pairs))
 	for i, pr := range t.pairs {
-		hidden[i] = pr.Raw > 0 && pr.Raw < p.k()
+		hidden[i] = pr.raw > 0 && pr.raw < p.k()
 	}
 	byOrg, bySvc := map[string][]int{}, map[string][]int{}
 	for i, pr := range t.pairs {
@@ -141,7 +141,7 @@ func GetOrgServiceTable(ctx context.Context, q store.Querier, p Privacy, w Windo
 			hid := make([]bool, len(g))
 			var s int64
 			for j, i := range g {
-				parts[j], hid[j] = t.pairs[i].Raw, hidden[i]
+				parts[j], hid[j] = t.pairs[i].raw, hidden[i]
 				if hidden[i] {
 					s += parts[j]
 				}
@@ -158,7 +158,7 @@ func GetOrgServiceTable(ctx context.Context, q store.Querier, p Privacy, w Windo
 		if hidden[i] {
 			t.pairs[i].Count = p.hidden()
 		} else {
-			t.pairs[i].Count = p.Count(t.pairs[i].Raw)
+			t.pairs[i].Count = p.Count(t.pairs[i].raw)
 		}
 		t.cells[[2]string{t.pairs[i].Org, t.pairs[i].Service}] = t.pairs[i].Count
 	}

@@ -45,8 +45,8 @@ func TestOrgServiceTableRowsAndColumns(t *testing.T) {
 		cols := map[string]int64{}
 		for _, pr := range tab.Pairs("") {
 			if pr.Count.Suppressed {
-				rows[pr.Org] += pr.Raw
-				cols[pr.Service] += pr.Raw
+				rows[pr.Org] += aggregates.RawOf(pr)
+				cols[pr.Service] += aggregates.RawOf(pr)
 			}
 		}
 		for k, s := range rows {
