@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -803,7 +804,14 @@ func (p *prober) exchange(ctx context.Context, conn net.Conn, u *url.URL, absolu
 	h.status = resp.StatusCode
 	h.header = resp.Header
 	h.location = resp.Header.Get("Location")
-	h.body, _ = io.ReadAll(io.LimitReader(resp.Body, fingerprint.MaxBody))
+	var body io.Reader = resp.Body
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		// Not asked for, but some filters and servers compress anyway.
+		if zr, err := gzip.NewReader(resp.Body); err == nil {
+			body = zr
+		}
+	}
+	h.body, _ = io.ReadAll(io.LimitReader(body, fingerprint.MaxBody))
 	return nil
 }
 

@@ -15,6 +15,7 @@
 package testnet
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/x509/pkix"
 	"errors"
@@ -344,6 +345,24 @@ func Start(opts Options) (n *Network, err error) {
 		add(Scenario{Name: "lookalike-" + fp.ID, Note: fp.Name + " (not an organisation's block)",
 			Expect: Expect{Method: m}}, &behaviour{web: h})
 	}
+
+	// A block page sent compressed although the client did not ask for it.
+	var paloSample fingerprintdata.Sample
+	for _, fp := range fps.Fingerprints {
+		if fp.ID == "paloalto" {
+			paloSample = fp.Sample
+		}
+	}
+	add(Scenario{Name: "blockpage-gzip", Note: "Palo Alto Networks' page, gzip-compressed without being asked",
+		Expect: Expect{Blocked: true, Method: method.HTTPBlockpage, Vendor: vendor("Palo Alto Networks")}},
+		&behaviour{web: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Content-Encoding", "gzip")
+			w.WriteHeader(paloSample.Status)
+			zw := gzip.NewWriter(w)
+			_, _ = zw.Write([]byte(paloSample.Body))
+			_ = zw.Close()
+		})})
 
 	// HTTP status.
 	add(Scenario{Name: "site-404", Expect: Expect{Method: method.SiteDown}},
