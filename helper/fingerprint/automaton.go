@@ -10,6 +10,7 @@ type automaton struct {
 	class    [256]uint8
 	nclass   int
 	next     []int32   // state*nclass + class -> state
+	next16   []uint16  // the same table when states fit in 16 bits: half the cache footprint
 	out      [][]int32 // pattern ids ending at each state (including via fail links)
 	term     []bool    // out[state] is not empty: one byte to test per input byte
 	npattern int
@@ -98,6 +99,12 @@ func newAutomaton(patterns []string) *automaton {
 			}
 		}
 	}
+	if len(a.out) <= 1<<16 {
+		a.next16 = make([]uint16, len(a.next))
+		for i, t := range a.next {
+			a.next16[i] = uint16(t)
+		}
+	}
 	a.term = make([]bool, len(a.out))
 	for i, o := range a.out {
 		a.term[i] = len(o) > 0
@@ -107,11 +114,29 @@ func newAutomaton(patterns []string) *automaton {
 
 // scan sets bit i of found for each pattern i that occurs in text.
 func (a *automaton) scan(text []byte, found []uint64) {
+	if a.next16 != nil {
+		a.scan16(text, found)
+		return
+	}
 	nc := int32(a.nclass)
 	next, term, class := a.next, a.term, &a.class
 	s := int32(0)
 	for _, c := range text {
 		s = next[s*nc+int32(class[c])]
+		if term[s] {
+			for _, id := range a.out[s] {
+				found[id>>6] |= 1 << (uint(id) & 63)
+			}
+		}
+	}
+}
+
+func (a *automaton) scan16(text []byte, found []uint64) {
+	nc := uint32(a.nclass)
+	next, term, class := a.next16, a.term, &a.class
+	s := uint32(0)
+	for _, c := range text {
+		s = uint32(next[s*nc+uint32(class[c])])
 		if term[s] {
 			for _, id := range a.out[s] {
 				found[id>>6] |= 1 << (uint(id) & 63)

@@ -368,14 +368,18 @@ func TestAutomatonAgainstNaive(t *testing.T) {
 	for i, p := range pats {
 		folded[i] = foldString(p)
 	}
-	a := newAutomaton(folded)
-	for _, text := range []string{"", "ushers", "ABCABCA", "xyz", "Ü-ML ü-ml", "hishe"} {
-		found := make([]uint64, 1)
-		a.scan([]byte(text), found)
-		lt := foldString(text)
-		for i, p := range folded {
-			if want := strings.Contains(lt, p); has(found, i) != want {
-				t.Errorf("%q in %q: got %v, want %v", p, text, has(found, i), want)
+	a16 := newAutomaton(folded)
+	a32 := *a16
+	a32.next16 = nil // the wide table, used when states do not fit in 16 bits
+	for name, a := range map[string]*automaton{"16-bit": a16, "32-bit": &a32} {
+		for _, text := range []string{"", "ushers", "ABCABCA", "xyz", "Ü-ML ü-ml", "hishe"} {
+			found := make([]uint64, 1)
+			a.scan([]byte(text), found)
+			lt := foldString(text)
+			for i, p := range folded {
+				if want := strings.Contains(lt, p); has(found, i) != want {
+					t.Errorf("%s: %q in %q: got %v, want %v", name, p, text, has(found, i), want)
+				}
 			}
 		}
 	}
