@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/detour-project/detour/helper/fingerprint"
 	"github.com/detour-project/detour/helper/probe"
 	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/whitelist"
@@ -253,6 +254,7 @@ func signalMethod(s *protocol.Signal) string {
 // gap only when the probe could not tell (unknown). A signal never turns a
 // site that is down, a captive portal or an offline device into a block.
 func withSignal(v probe.Verdict, s *protocol.Signal) probe.Verdict {
+	v = withRedirectSignal(v, s)
 	m := signalMethod(s)
 	if m == "" {
 		return v
@@ -273,6 +275,36 @@ func withSignal(v probe.Verdict, s *protocol.Signal) probe.Verdict {
 		v.Evidence = append(v.Evidence, seen+"; the probe could not tell, so the browser's observation decides")
 	case v.Method == method.Unknown:
 		v.Method, v.Confidence = m, 0.4
+		v.Evidence = append(v.Evidence, seen)
+	}
+	return v
+}
+
+// withRedirectSignal uses the host the browser was redirected to: a known
+// filter's block host names the vendor, and decides when the probe saw the
+// site reachable or could not tell (the browser's path may differ from the
+// agent's, for example through a per-browser proxy).
+func withRedirectSignal(v probe.Verdict, s *protocol.Signal) probe.Verdict {
+	if s == nil || s.RedirectHost == "" {
+		return v
+	}
+	host := strings.ToLower(strings.TrimSuffix(s.RedirectHost, "."))
+	m, ok := fingerprint.Default().MatchRedirect(&url.URL{Scheme: "https", Host: host, Path: "/"})
+	if !ok || m.Kind != fingerprint.KindBlock {
+		return v
+	}
+	seen := fmt.Sprintf("the browser was redirected to %s, %s's block page", host, m.Vendor)
+	switch {
+	case v.Blocked && v.Vendor == nil:
+		vendor := m.Vendor
+		v.Vendor = &vendor
+		v.Evidence = append(v.Evidence, seen)
+	case v.Blocked && *v.Vendor == m.Vendor:
+		v.Confidence = min(0.99, v.Confidence+0.1)
+		v.Evidence = append(v.Evidence, seen+", which agrees")
+	case !v.Blocked && (v.Method == method.Reachable || v.Method == method.Unknown):
+		vendor := m.Vendor
+		v.Blocked, v.Method, v.Vendor, v.Confidence = true, method.HTTPBlockpage, &vendor, 0.8
 		v.Evidence = append(v.Evidence, seen)
 	}
 	return v

@@ -196,6 +196,10 @@ func TestWithSignal(t *testing.T) {
 		{"ad blocker is nothing", probe.Verdict{Method: method.Unknown, Confidence: 0.2}, &protocol.Signal{Error: "net::ERR_BLOCKED_BY_CLIENT"}, false, method.Unknown, 0.2},
 		{"unknown string is nothing", probe.Verdict{Method: method.Unknown, Confidence: 0.2}, &protocol.Signal{Error: "net::ERR_SOMETHING_NEW"}, false, method.Unknown, 0.2},
 		{"status fills", probe.Verdict{Method: method.Unknown, Confidence: 0.2}, &protocol.Signal{Status: 451}, true, method.HTTPStatus, 0.5},
+		{"redirect to a known block host decides", probe.Verdict{Method: method.Reachable, Confidence: 0.9}, &protocol.Signal{RedirectHost: "block.opendns.com"}, true, method.HTTPBlockpage, 0.8},
+		{"redirect to an unknown host is nothing", probe.Verdict{Method: method.Reachable, Confidence: 0.9}, &protocol.Signal{RedirectHost: "login.microsoftonline.com"}, false, method.Reachable, 0.9},
+		{"redirect names the vendor of a block", probe.Verdict{Blocked: true, Method: method.HTTPStatus, Confidence: 0.6}, &protocol.Signal{RedirectHost: "gateway.zscalertwo.net"}, true, method.HTTPStatus, 0.6},
+		{"redirect never overrides site-down", probe.Verdict{Method: method.SiteDown, Confidence: 0.6}, &protocol.Signal{RedirectHost: "block.opendns.com"}, false, method.SiteDown, 0.6},
 		{"vendor kept on agreement", probe.Verdict{Blocked: true, Method: method.HTTPStatus, Vendor: &vendor, Confidence: 0.6}, &protocol.Signal{Status: 403}, true, method.HTTPStatus, 0.7},
 	}
 	for _, c := range cases {
@@ -206,6 +210,9 @@ func TestWithSignal(t *testing.T) {
 			}
 			if got.Blocked != method.IsBlock(got.Method) {
 				t.Errorf("inconsistent %+v", got)
+			}
+			if c.sig != nil && strings.HasPrefix(c.name, "redirect") && got.Blocked && (got.Vendor == nil || *got.Vendor == "") {
+				t.Errorf("a known block host should name its vendor: %+v", got)
 			}
 		})
 	}
