@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/nativemsg"
@@ -187,15 +188,62 @@ type relay struct {
 	reconnects int
 }
 
-// connect makes sure an agent runs and connects to it.
+// connect makes sure an agent runs and connects to it. A connection only
+// counts once the agent has answered on it: a killed agent's listener can
+// still take connections into its backlog for a moment while the process is
+// torn down, and those end at once.
 func (r *relay) connect(ctx context.Context) error {
-	if err := localapi.EnsureAgent(ctx, r.o.Dirs, r.o.Exe); err != nil {
-		return fmt.Errorf("the Detour agent is not running and could not be started: %w", err)
+	deadline := time.Now().Add(localapi.StartTimeout)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			time.Sleep(min(time.Duration(attempt)*20*time.Millisecond, 200*time.Millisecond))
+		}
+		if err := localapi.EnsureAgent(ctx, r.o.Dirs, r.o.Exe); err != nil {
+			return fmt.Errorf("the Detour agent is not running and could not be started: %w", err)
+		}
+		c, err := localapi.DialConn(ctx, r.o.Dirs)
+		if err == nil {
+			err = verify(c)
+			if err == nil {
+				r.attach(c)
+				return nil
+			}
+			c.Close()
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the Detour agent could not be reached: %w", err)
+		}
+		r.o.Log.Info("agent not answering yet; retrying", "err", err)
 	}
-	c, err := localapi.DialConn(ctx, r.o.Dirs)
-	if err != nil {
-		return fmt.Errorf("the Detour agent could not be reached: %w", err)
+}
+
+// verifyTimeout bounds the first answer on a new connection; the agent
+// answers once its subsystems are set up.
+const verifyTimeout = 5 * time.Second
+
+// verify sends a status request with id 0 (an id the browser's requests do
+// not use for anything the relay passes on) and waits for its reply.
+func verify(c net.Conn) error {
+	c.SetDeadline(time.Now().Add(verifyTimeout))
+	defer c.SetDeadline(time.Time{})
+	if err := nativemsg.NewWriter(c).Write([]byte(`{"id":0,"type":"status"}`)); err != nil {
+		return err
 	}
+	rd := nativemsg.NewReader(c)
+	for {
+		b, err := rd.Read()
+		if err != nil {
+			return fmt.Errorf("no answer on a new connection: %w", err)
+		}
+		var env protocol.Envelope
+		if json.Unmarshal(b, &env) == nil && env.IsReply() && *env.ID == 0 {
+			return nil
+		}
+	}
+}
+
+// attach starts passing the agent's frames from c to the main loop.
+func (r *relay) attach(c net.Conn) {
 	r.agent, r.agentW = c, nativemsg.NewWriter(c)
 	ch := make(chan []byte, 16)
 	r.fromAgent = ch
@@ -214,7 +262,6 @@ func (r *relay) connect(ctx context.Context) error {
 			ch <- b
 		}
 	}()
-	return nil
 }
 
 // dropped handles a lost agent connection: the requests in flight are

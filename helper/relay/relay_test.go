@@ -59,13 +59,30 @@ func home(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if pid := agentPID(d); pid > 0 {
-			syscall.Kill(pid, syscall.SIGTERM)
-			waitGone(pid, 3*time.Second)
+		// Stop every agent of this home, not only the lock holder: one that
+		// a relay spawned just before it was stopped may still be starting.
+		for range 3 {
+			stopAgents(d)
+			os.RemoveAll(d)
+			time.Sleep(100 * time.Millisecond)
 		}
-		os.RemoveAll(d)
 	})
 	return d
+}
+
+func stopAgents(home string) {
+	pids := agentsFor(nil, home)
+	if pid := agentPID(home); pid > 0 {
+		pids = append(pids, pid)
+	}
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	for _, pid := range pids {
+		if !waitGone(pid, 3*time.Second) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // agentPID reads the pid the running agent wrote into its lock file.
@@ -97,7 +114,6 @@ func isZombie(pid int) bool {
 
 // agentsFor lists the pids of `detour agent` processes serving home.
 func agentsFor(t *testing.T, home string) []int {
-	t.Helper()
 	ents, _ := os.ReadDir("/proc")
 	var out []int
 	for _, e := range ents {
