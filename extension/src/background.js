@@ -251,6 +251,7 @@ async function fullState() {
 
 const commands = {
   state: () => fullState(),
+  availability: () => ({ report: reportAvailability() }),
   reconnect: async () => { await helper.start(); return fullState(); },
   'get-block': (m) => getBlock(String(m.id ?? '')),
   suggest: (m) => suggest(String(m.host ?? '')),

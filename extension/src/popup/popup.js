@@ -30,7 +30,7 @@ function render(s) {
   $('reports').textContent = rep ? t('reportsLine', [String(rep.queued ?? 0), String(rep.sent ?? 0)]) : (s.report.available ? t('notAvailable') : t('reportUnavailable_' + s.report.why.replace(/-/g, '_')));
   const until = s.settings?.paused_until ? Date.parse(s.settings.paused_until) : 0;
   const paused = until > Date.now();
-  $('prompts').textContent = paused ? t('promptsPausedUntil', [new Date(until).toLocaleTimeString(currentLang() === 'cy' ? 'cy-GB' : 'en-GB', { hour: '2-digit', minute: '2-digit' })]) : t('promptsOn');
+  $('prompts').textContent = paused ? t('promptsPausedUntil', [new Date(until).toLocaleTimeString(currentLang() === 'cy' ? 'cy-GB' : 'en-GB', { hour: '2-digit', minute: '2-digit', hour12: false })]) : t('promptsOn');
   $('prompts').dataset.paused = String(paused);
   $('pause').hidden = paused;
   $('resume').hidden = !paused;
@@ -41,7 +41,7 @@ function render(s) {
     li.dataset.host = b.host;
     const strong = document.createElement('strong');
     strong.textContent = b.serviceName || b.host;
-    li.append(strong, ' ', t('recentLine', [b.host, t(methodKey(b.method) + '_short'), new Date(b.time).toLocaleTimeString(currentLang() === 'cy' ? 'cy-GB' : 'en-GB', { hour: '2-digit', minute: '2-digit' })]));
+    li.append(strong, ' ', t('recentLine', [b.host, t(methodKey(b.method) + '_short'), new Date(b.time).toLocaleTimeString(currentLang() === 'cy' ? 'cy-GB' : 'en-GB', { hour: '2-digit', minute: '2-digit', hour12: false })]));
     ul.append(li);
   }
   $('recent-none').hidden = s.recent.length > 0;

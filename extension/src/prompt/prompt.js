@@ -54,7 +54,7 @@ async function main() {
 
   // Alternatives and the helper's state, asked for together.
   const sugP = ask('suggest', { host: rec.host }).catch(() => null);
-  const stateP = ask('state').catch(() => null);
+  const stateP = ask('availability').catch(() => null);
   const sug = await sugP;
   const list = $('alternatives');
   const alts = (sug?.alternatives ?? []).filter((a) => a.url);
