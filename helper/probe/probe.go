@@ -148,9 +148,13 @@ func Probe(ctx context.Context, rawURL string, o Options) (Verdict, error) {
 	if ref != nil && (needsReference(out) || (out.method == method.Reachable && p.otherHost)) {
 		var r refResult
 		select {
-		case r = <-ref:
-		case <-time.After(time.Until(deadlineOr(ctx, time.Now().Add(2*time.Second)))):
-			r = refResult{state: refUnknown}
+		case r = <-ref: // already done: taken even when the deadline has passed
+		default:
+			select {
+			case r = <-ref:
+			case <-time.After(time.Until(deadlineOr(ctx, time.Now().Add(2*time.Second)))):
+				r = refResult{state: refUnknown}
+			}
 		}
 		p.note(r.evidence)
 		switch {
