@@ -8,7 +8,7 @@
 // Builds on H7's harness (lib/harness.mjs). Everything listens on 127.0.0.1.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -85,7 +85,7 @@ export function setupOrg(hub, { org = ORG, email = ORG_ADMIN } = {}) {
 // of aliases and returns its JSON description plus helpers.
 export async function startNet(aliases = {}, { dir } = {}) {
   const bin = join(BIN, 'detour-testnet');
-  if (!existsSync(bin)) {
+  if (!existsSync(bin) || newerThan(bin, [join(ROOT, 'test/testnet'), join(ROOT, 'test/testnet/cmd/detour-testnet'), join(ROOT, 'shared/fingerprints')])) {
     execFileSync(GO, ['build', '-o', bin, './test/testnet/cmd/detour-testnet'],
       { cwd: ROOT, env: { ...process.env, CGO_ENABLED: '0' }, stdio: 'inherit' });
   }
@@ -116,6 +116,15 @@ export async function startNet(aliases = {}, { dir } = {}) {
       }
     },
   };
+}
+
+// newerThan: whether a file in dirs (not recursive) changed after bin was built
+// (`make build` does not build detour-testnet, so a stale one could linger).
+function newerThan(bin, dirs) {
+  const built = statSync(bin).mtimeMs;
+  return dirs.some((d) => {
+    try { return readdirSync(d).some((f) => statSync(join(d, f)).mtimeMs > built); } catch { return false; }
+  });
 }
 
 // leafSPKI returns the base64 SHA-256 of the certificate key that
