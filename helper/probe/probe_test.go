@@ -337,3 +337,25 @@ func TestResolverIgnoringAAAA(t *testing.T) {
 		t.Errorf("the probe waited %d ms for the unanswered AAAA", v.ElapsedMS)
 	}
 }
+
+// TestSNIConfirmation: after a reset that follows the ClientHello, the probe
+// asks again without the name; a server that then answers confirms that
+// the name is what is filtered.
+func TestSNIConfirmation(t *testing.T) {
+	n := network(t)
+	conf := map[string]float64{}
+	for _, name := range []string{"tls-reset", "tls-reset-any"} {
+		s, _ := n.Scenario(name)
+		v, err := Probe(context.Background(), s.URL, optionsFor(n, s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Method != method.TLSReset {
+			t.Fatalf("%s: %s %v", name, v.Method, v.Evidence)
+		}
+		conf[name] = v.Confidence
+	}
+	if conf["tls-reset"] <= conf["tls-reset-any"] {
+		t.Errorf("a confirmed SNI filter (%.2f) should be more certain than a server that cuts everything (%.2f)", conf["tls-reset"], conf["tls-reset-any"])
+	}
+}

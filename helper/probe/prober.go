@@ -699,7 +699,20 @@ func (p *prober) handshake(ctx context.Context, conn net.Conn, host string, preW
 		switch {
 		case isReset(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 			p.note(fmt.Sprintf("the connection was cut right after the TLS ClientHello naming %s: this is how SNI filtering looks", host))
-			return nil, nil, &outcome{method: method.TLSReset, confidence: 0.85}
+			conf := 0.8
+			if preWait {
+				// Ask the same address again without the name: an answer
+				// then shows that it is the name that is filtered.
+				switch p.withoutSNI(ctx, conn.RemoteAddr().String()) {
+				case true:
+					p.note("the same server answers a ClientHello that does not name the site, so it is the name that is filtered")
+					conf = 0.9
+				case false:
+					p.note("the same server also cuts a ClientHello without the name")
+					conf = 0.7
+				}
+			}
+			return nil, nil, &outcome{method: method.TLSReset, confidence: conf}
 		case isTimeout(err):
 			p.note(fmt.Sprintf("the TLS ClientHello naming %s got no answer", host))
 			return nil, nil, &outcome{method: method.TLSReset, confidence: 0.55, network: true}
@@ -708,6 +721,30 @@ func (p *prober) handshake(ctx context.Context, conn net.Conn, host string, preW
 		return nil, nil, &outcome{method: method.Unknown, confidence: 0.3}
 	}
 	return tc, p.judgeChain(tc.ConnectionState().PeerCertificates, host), nil
+}
+
+// withoutSNI reports whether addr answers a TLS ClientHello that names no
+// host (any TLS answer, even an alert, counts); false when it cuts that one
+// too. It never verifies anything: only whether TLS is spoken.
+func (p *prober) withoutSNI(ctx context.Context, addr string) bool {
+	if dialCheck != nil {
+		dialCheck(addr)
+	}
+	sctx, cancel := step(ctx, 2*time.Second)
+	defer cancel()
+	c, err := (&net.Dialer{}).DialContext(sctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+	err = tc.HandshakeContext(sctx)
+	if err == nil {
+		return true
+	}
+	var alert tls.AlertError
+	var rec tls.RecordHeaderError
+	return errors.As(err, &alert) || errors.As(err, &rec)
 }
 
 // judgeChain checks the chain against the public roots and the machine's,

@@ -17,9 +17,11 @@ package testnet
 import (
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -211,7 +213,7 @@ func Start(opts Options) (n *Network, err error) {
 	if err != nil {
 		return nil, err
 	}
-	tlsResetAddr, err := n.serveTCP(resetAfterClientHello)
+	tlsResetAddr, err := n.serveTCP(func(c net.Conn) { sniFilter(c, &pubLeaf) })
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +302,13 @@ func Start(opts Options) (n *Network, err error) {
 	add(Scenario{Name: "tcp-timeout", URL: https("tcp-timeout", dropAddr), Note: "connection attempts are dropped (full accept queue)",
 		Expect: Expect{Blocked: true, Method: method.TCPTimeout}}, &behaviour{})
 	add(Scenario{Name: "tls-reset", URL: https("tls-reset", tlsResetAddr), Note: "resets after reading the ClientHello (SNI filtering)",
+		Expect: Expect{Blocked: true, Method: method.TLSReset}}, &behaviour{})
+	// A server that cuts every ClientHello, named or not, is still tls-reset.
+	tlsResetAllAddr, err := n.serveTCP(resetAfterAnyClientHello)
+	if err != nil {
+		return nil, err
+	}
+	add(Scenario{Name: "tls-reset-any", URL: https("tls-reset-any", tlsResetAllAddr), Note: "resets after reading any ClientHello",
 		Expect: Expect{Blocked: true, Method: method.TLSReset}}, &behaviour{})
 	add(Scenario{Name: "tls-inspected", URL: https("tls-inspected", n.InspectHTTPS), Note: "the page loads, through an inspection CA named Zscaler Root CA",
 		Expect: Expect{Blocked: true, Method: method.TLSIntercepted, Vendor: vendor("Zscaler")}}, &behaviour{})
@@ -548,28 +557,37 @@ func resetConn(c net.Conn) {
 	_ = c.Close()
 }
 
-// resetAfterClientHello reads the first TLS record, as an SNI filter does,
-// then aborts the connection.
-func resetAfterClientHello(c net.Conn) {
+// resetAfterAnyClientHello reads the first TLS record, then aborts the
+// connection whatever it names.
+func resetAfterAnyClientHello(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	hdr := make([]byte, 5)
-	if _, err := readFull(c, hdr); err == nil && hdr[0] == 0x16 {
-		rest := make([]byte, int(hdr[3])<<8|int(hdr[4]))
-		_, _ = readFull(c, rest)
+	if _, err := io.ReadFull(c, hdr); err == nil && hdr[0] == 0x16 {
+		_, _ = io.ReadFull(c, make([]byte, int(hdr[3])<<8|int(hdr[4])))
 	}
 	resetConn(c)
 }
 
-func readFull(c net.Conn, b []byte) (int, error) {
-	got := 0
-	for got < len(b) {
-		k, err := c.Read(b[got:])
-		got += k
-		if err != nil {
-			return got, err
-		}
+// sniFilter behaves like a middlebox that filters by SNI: it reads the
+// ClientHello and aborts the connection (RST) when it names a scenario host;
+// a ClientHello naming nothing else is answered normally.
+func sniFilter(c net.Conn, cert *tls.Certificate) {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	srv := tls.Server(c, &tls.Config{
+		Certificates: []tls.Certificate{*cert},
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if hello.ServerName != "" {
+				resetConn(c)
+				return nil, fmt.Errorf("testnet: %s is filtered", hello.ServerName)
+			}
+			return nil, nil
+		},
+	})
+	if err := srv.Handshake(); err != nil {
+		_ = c.Close()
+		return
 	}
-	return got, nil
+	_ = srv.Close()
 }
 
 func closedPort() (string, error) {
