@@ -114,7 +114,7 @@ test('blocked → prompt with the approved alternative → report → counted �
     const failed = reportFailures(home);
     if (failed.length) throw new Error(`the agent gave up on the report: ${failed.join('; ')}`);
     return zoomCount(hub.aggregates(ORG));
-  }, { timeout: 30000, what: 'the report counted at the hub' }).catch((e) => { throw new Error(`${e.message}; agent failures: ${JSON.stringify(reportFailures(home))}`); });
+  }, { timeout: 30000, interval: 500, what: 'the report counted at the hub' }).catch((e) => { throw new Error(`${e.message}; agent failures: ${JSON.stringify(reportFailures(home))}`); });
   assert.equal(count.value, 1, JSON.stringify(count));
   const agg = hub.aggregates(ORG);
   assert.equal(agg.k, 1);

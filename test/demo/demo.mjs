@@ -17,7 +17,8 @@
 //
 // With a display ($DISPLAY) the browser opens for you to try; without one
 // (or with --headless) the demo runs the story by itself and writes
-// test-results/demo-*.png. Ctrl-C stops everything.
+// test-results/demo-*.png (ending with IT approving Zoom and the prompt
+// saying so). Ctrl-C stops everything.
 import { mkdirSync, rmSync, createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -198,7 +199,7 @@ async function main() {
 
   // 6. Counted at the hub, seen on the dashboard.
   await waitFor(() => hub.aggregates(ORG).overview.top_services.find((i) => i.key === 'zoom')?.count.value === 1,
-    { timeout: 30000, what: 'the report counted' }).catch((e) => {
+    { timeout: 30000, interval: 500, what: 'the report counted' }).catch((e) => {
     throw new Error(`${e.message}; the agent's failed reports: ${JSON.stringify(reportFailures(HOME))}`);
   });
   const dash = await context.newPage();
@@ -215,6 +216,22 @@ async function main() {
   await popup.waitForSelector('body[data-ready="true"]');
   await popup.locator('body').screenshot({ path: join(RESULTS, 'demo-08-popup.png') });
   say('  ✔ the popup: helper connected, whitelist version, reports sent, recent blocks  → test-results/demo-08-popup.png');
+
+  // 8. IT approves Zoom; the new whitelist reaches the helper; the prompt says approved.
+  await dash.bringToFront();
+  await dash.goto(`${hub.url}/review/${ORG}/zoom`);
+  await dash.check('#status-approved');
+  await dash.fill('#note', 'Approved for meetings that partner organisations set up.');
+  await dash.click('#decide button[type=submit]');
+  await dash.waitForSelector('.govuk-notification-banner');
+  const version = Number((/Whitelist version (\d+)/.exec(await dash.textContent('.govuk-notification-banner')) ?? [])[1]);
+  expect(version > 0, 'a new whitelist version after the decision');
+  await shot(dash, '09-review-approved', `dashboard: Zoom approved → whitelist version ${version} published`);
+  await waitFor(async () => (await b.helperState())?.hello?.whitelist_version === version, { timeout: 20000, what: `the helper at version ${version}` });
+  const again = await context.newPage();
+  await gotoPrompt(again, 'https://zoom.us/');
+  expect(await again.getAttribute('body', 'data-status') === 'approved', 'the prompt showing Zoom as approved');
+  await shot(again, '10-prompt-approved', `zoom.us again: the helper holds version ${version}; the prompt says Zoom is approved (the filter still blocks it)`);
 
   say('\nThe demo story ran to the end.');
   await stopAll(0);
