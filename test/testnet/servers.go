@@ -93,7 +93,8 @@ func (n *Network) serveDNS(public bool) (string, error) {
 }
 
 // serveProxy is a forward proxy in the style of Squid. It tunnels (CONNECT)
-// and forwards (absolute-URI GET) only to 127.0.0.1, whatever the host name;
+// and forwards (absolute-URI GET) only to 127.0.0.1, whatever the host name
+// (ports 443 and 80 go to the network's HTTPS and HTTP servers);
 // hosts whose scenario says so get Squid's ERR_ACCESS_DENIED page or its
 // ERR_CONNECT_FAIL upstream-failure page instead.
 func (n *Network) serveProxy(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +110,14 @@ func (n *Network) serveProxy(w http.ResponseWriter, r *http.Request) {
 	_, p, err := net.SplitHostPort(host)
 	if err != nil {
 		p = "80"
+	}
+	// The proxy's "internet" is this network: the standard ports reach its
+	// web servers, so a catalog host aliased to a scenario works through it.
+	switch p {
+	case "443":
+		p = port(n.HTTPS)
+	case "80":
+		p = port(n.HTTP)
 	}
 	target := net.JoinHostPort("127.0.0.1", p)
 	if r.Method == http.MethodConnect {

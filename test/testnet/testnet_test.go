@@ -197,6 +197,12 @@ func TestProxy(t *testing.T) {
 		t.Fatalf("allowed via proxy: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// Standard ports reach the network's own servers: an alias works through the proxy.
+	resp, err = c.Get("https://docs.example.com/")
+	if err != nil || resp.StatusCode != 403 {
+		t.Fatalf("alias through the proxy on port 443: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	s, _ = n.Scenario("proxy-refused")
 	if _, err := c.Get(s.URL); err == nil || !strings.Contains(err.Error(), "Forbidden") {
 		t.Errorf("refused tunnel: %v", err)
