@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } fr
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { catalogHosts, matchPatterns } from './src/lib/catalog.js';
+import { compileRules } from './src/lib/pagematch.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -49,6 +50,8 @@ export function makeManifest(base, target, catalog) {
     host_permissions: matchPatterns(hosts),
     action: { default_popup: 'src/popup/popup.html', default_title: '__MSG_extName__', default_icon: { 16: 'icons/16.png', 32: 'icons/32.png', 48: 'icons/48.png', 128: 'icons/128.png' } },
     icons: { 16: 'icons/16.png', 32: 'icons/32.png', 48: 'icons/48.png', 128: 'icons/128.png' },
+    // Recognises a readable block page (catalog hosts only) and shows the banner.
+    content_scripts: [{ matches: matchPatterns(hosts), js: ['src/content/detect.js'], run_at: 'document_idle' }],
   };
   if (target === 'chrome') {
     m.key = base.key;
@@ -68,20 +71,23 @@ export function makeManifest(base, target, catalog) {
 
 // The bundled snapshot: services only (no organisations or policies), with the
 // build date so the pages can say it may be out of date.
-export function makeSnapshot(catalog, builtAt = new Date().toISOString(), vendors = loadVendors()) {
+export function makeSnapshot(catalog, builtAt = new Date().toISOString(), fingerprints = loadFingerprints()) {
   const services = catalog.services.map(({ id, name, vendor, category, hosts, url, features }) =>
     ({ id, name, vendor, category, hosts, url, features: features ?? [] }));
-  return { built_at: builtAt, note: 'May be out of date: the helper has the current list.', categories: catalog.categories ?? [], services, vendors };
+  const vendors = {};
+  for (const fp of fingerprints) if (fp.id && fp.vendor) vendors[fp.id] = fp.vendor;
+  return { built_at: builtAt, note: 'May be out of date: the helper has the current list.', categories: catalog.categories ?? [], services, vendors, rules: compileRules(fingerprints) };
+}
+
+export function loadFingerprints(path = join(root, 'shared/fingerprints/fingerprints.json')) {
+  if (!existsSync(path)) return [];
+  return JSON.parse(readFileSync(path, 'utf8')).fingerprints ?? [];
 }
 
 // Filter vendors' display names by fingerprint id (shared/fingerprints), so a
-// vendor the browser recognised by a header reads the same as the helper's.
-export function loadVendors(path = join(root, 'shared/fingerprints/fingerprints.json')) {
-  if (!existsSync(path)) return {};
-  const f = JSON.parse(readFileSync(path, 'utf8'));
-  const out = {};
-  for (const fp of f.fingerprints ?? []) if (fp.id && fp.vendor) out[fp.id] = fp.vendor;
-  return out;
+// vendor the browser recognised reads the same as the helper's.
+export function loadVendors() {
+  return makeSnapshot({ services: [] }, '', loadFingerprints()).vendors;
 }
 
 // A plain square icon (PNG, solid colour), so the build needs no image tools.

@@ -5,6 +5,7 @@ import { Helper, HelperError, LOCAL_ABSENT, CODE_UNKNOWN_TYPE } from './lib/nati
 import { browserCandidate, combine, isPaused, selectHeaders, isBlockishRedirect } from './lib/verdict.js';
 import { catalogHosts, serviceForHost, matchPatterns, urlFilters, originOf, snapshotAlternatives } from './lib/catalog.js';
 import { SNAPSHOT } from './generated/snapshot.js';
+import { matchPage, matchRedirect } from './lib/pagematch.js';
 import { diagnoseRequest, reportRequest, suggestRequest, pauseRequest } from './lib/messages.js';
 
 const services = SNAPSHOT.services;
@@ -87,19 +88,21 @@ function catalogURL(url) {
   return svc ? { ...o, service: svc } : null;
 }
 
-async function handleSignal(tabId, url, sig) {
-  if (tabId < 0) return;
+async function handleSignal(tabId, url, sig, mode = 'prompt') {
+  if (tabId < 0) return null;
   const o = catalogURL(url);
-  if (!o) return;
+  if (!o) return null;
   const cand = browserCandidate(sig);
-  if (cand.ignore) { decided({ host: o.host, prompt: false, method: 'unknown', ignored: cand.ignore }); return; }
+  if (cand.ignore) { decided({ host: o.host, prompt: false, method: 'unknown', ignored: cand.ignore }); return null; }
   // One decision per failed load: the same failure is often reported by both
   // webNavigation and webRequest; a later, clearer signal still counts. A new
   // load (onBeforeRequest) clears this.
   const last = inflight.get(tabId);
-  if (last && last.host === o.host && Date.now() - last.at < 3000 && cand.confidence <= last.confidence) return;
+  const recent = last && last.host === o.host && Date.now() - last.at < 3000;
+  // A page seen after a status or error signal for the same load adds nothing.
+  if (recent && (mode === 'banner' || cand.confidence <= last.confidence)) return null;
   inflight.set(tabId, { host: o.host, at: Date.now(), confidence: cand.confidence });
-  if (cand.confidence <= 0 && !sig.status && !sig.error) return;
+  if (cand.confidence <= 0 && !sig.status && !sig.error) return null;
 
   let diag = null;
   let helperNote = null;
@@ -110,9 +113,9 @@ async function handleSignal(tabId, url, sig) {
   }
   const v = combine(cand, diag);
   const st = await currentSettings();
-  decided({ host: o.host, prompt: v.prompt && !isPaused(st), blocked: v.blocked, method: v.method, vendor: v.vendor,
+  decided({ host: o.host, prompt: v.prompt && !isPaused(st), mode, blocked: v.blocked, method: v.method, vendor: v.vendor,
     source: v.source, browserMethod: cand.method, helperMethod: diag?.method ?? null, helperError: helperNote });
-  if (!v.blocked) return;
+  if (!v.blocked) return null;
   const rec = {
     id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
     time: Date.now(),
@@ -137,7 +140,13 @@ async function handleSignal(tabId, url, sig) {
     } catch { /* the prompt offers the button */ }
   }
   await saveBlock(rec);
-  if (rec.paused) return;
+  if (rec.paused) return null;
+  if (mode === 'banner') return rec;
+  await openPrompt(tabId, rec);
+  return rec;
+}
+
+async function openPrompt(tabId, rec) {
   const q = new URLSearchParams({ id: rec.id, host: rec.host, method: rec.method });
   if (rec.vendor) q.set('vendor', rec.vendor);
   try {
@@ -162,7 +171,11 @@ api.webRequest.onErrorOccurred.addListener((d) => {
 
 api.webRequest.onBeforeRedirect.addListener((d) => {
   const to = originOf(d.redirectUrl);
-  if (!to || serviceForHost(services, to.host) || !isBlockishRedirect(to.host)) return;
+  if (!to || serviceForHost(services, to.host)) return;
+  // The redirect URL is matched here and dropped: only its host is kept.
+  const fp = matchRedirect(SNAPSHOT.rules, d.redirectUrl);
+  if (fp) { handleSignal(d.tabId, d.url, { status: d.statusCode, redirectHost: to.host, redirectMatch: fp }); return; }
+  if (!isBlockishRedirect(to.host)) return;
   handleSignal(d.tabId, d.url, { status: d.statusCode, redirectHost: to.host });
 }, { urls: patterns, types: ['main_frame'] });
 
@@ -249,6 +262,27 @@ async function fullState() {
   };
 }
 
+// A readable page on a catalog host, from the content script: matched here
+// against the fingerprints, then dropped.
+async function pageSignal(msg, sender) {
+  const tabId = sender.tab?.id;
+  if (tabId === undefined || !sender.url) return null;
+  const fp = matchPage(SNAPSHOT.rules, { title: String(msg.title ?? ''), html: String(msg.html ?? '') });
+  if (!fp) return null;
+  const rec = await handleSignal(tabId, sender.url, { pageMatch: fp }, 'banner');
+  return rec ? { banner: { id: rec.id, name: rec.serviceName, method: rec.method } } : null;
+}
+
+// What a content script (running in a web page) may ask.
+const contentCommands = {
+  page: pageSignal,
+  'open-prompt': async (m, sender) => {
+    const rec = await getBlock(String(m.id ?? ''));
+    if (rec && sender.tab?.id !== undefined) await openPrompt(sender.tab.id, rec);
+    return null;
+  },
+};
+
 const commands = {
   state: () => fullState(),
   availability: () => ({ report: reportAvailability() }),
@@ -259,9 +293,14 @@ const commands = {
   pause: (m) => setPause(m.minutes ?? null),
 };
 
+const extensionOrigin = api.runtime.getURL('');
 api.runtime.onMessage.addListener((msg, sender, sendResponse) => {
-  if (sender.id !== api.runtime.id || !msg || !commands[msg.cmd]) return false;
-  Promise.resolve().then(() => commands[msg.cmd](msg)).then(
+  if (sender.id !== api.runtime.id || !msg) return false;
+  // Extension pages may use every command; content scripts only theirs.
+  const fromPage = typeof sender.url === 'string' && sender.url.startsWith(extensionOrigin);
+  const table = fromPage ? commands : contentCommands;
+  if (!Object.hasOwn(table, msg.cmd)) return false;
+  Promise.resolve().then(() => table[msg.cmd](msg, sender)).then(
     (r) => sendResponse({ ok: true, result: r }),
     (e) => sendResponse({ ok: false, error: String(e?.message ?? e) }));
   return true;

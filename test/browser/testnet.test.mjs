@@ -15,6 +15,10 @@ const CASES = {
   'zoom.us': ['blockpage-zscaler', 'https', { prompt: true, method: 'http-blockpage', vendor: 'Zscaler' }],
   'miro.com': ['dns-nxdomain', 'nxdomain', { prompt: true, method: 'dns-nxdomain' }],
   'dropbox.com': ['proxy-refused', 'proxy', { prompt: true, method: 'proxy-refused' }],
+  // A redirect to the filter's block page host (Meraki's port 8090 page).
+  'airtable.com': ['blockpage-meraki', 'https', { prompt: true, method: 'http-blockpage', vendor: 'meraki' }],
+  // A block page served with status 200: readable, so a banner on the page.
+  'basecamp.com': ['blockpage-fortinet', 'https', { banner: true, method: 'http-blockpage' }],
   // A 403 challenge looks block-like to the browser: the helper must clear it.
   'slack.com': ['lookalike-cloudflare-challenge', 'https', { prompt: false, decided: true }],
   'asana.com': ['lookalike-squid-upstream', 'https', { prompt: false }],
@@ -37,6 +41,7 @@ describe('on the loopback filtered network', () => {
       if (how === 'nxdomain') rules.push(`MAP ${h} ~NOTFOUND`);
       if (how === 'proxy') pacHosts.push(h);
     }
+    rules.push('MAP * ~NOTFOUND', 'EXCLUDE 127.0.0.1'); // nothing else leaves the machine
     const pac = `function FindProxyForURL(url, host) { if (${JSON.stringify(pacHosts)}.indexOf(host) >= 0) return "PROXY ${proxy.host}"; return "DIRECT"; }`;
     b = await launchChromium({
       hostRules: rules,
@@ -57,23 +62,36 @@ describe('on the loopback filtered network', () => {
   after(async () => { await b?.close(); await net?.close(); });
 
   for (const [host, [scenario, , want]] of Object.entries(CASES)) {
-    test(`${host} as ${scenario}: ${want.prompt ? `prompt (${want.method})` : 'no prompt'}`, async (t) => {
+    test(`${host} as ${scenario}: ${want.banner ? `banner (${want.method})` : want.prompt ? `prompt (${want.method})` : 'no prompt'}`, async (t) => {
       if (!net) { t.skip('test/testnet is not in this tree'); return; }
       const page = await b.context.newPage();
       await page.goto(`https://${host}/some/private/path?q=1`, { waitUntil: 'commit', timeout: 20000 }).catch(() => {});
       const decision = () => waitFor(async () => (await b.decisions()).find((x) => x.host === host && x.source), { timeout: 25000, what: `a decision for ${host}` });
       let d = null;
-      if (want.prompt || want.decided) d = await decision();
+      if (want.prompt || want.decided || want.banner) d = await decision();
       else {
         // The site's own error page: nothing block-like for the browser to act on.
         await page.waitForLoadState('load', { timeout: 15000 }).catch(() => {});
         await sleep(2000);
         d = (await b.decisions()).find((x) => x.host === host && x.source) ?? null;
       }
-      if (want.prompt) {
+      if (want.banner) {
+        assert.equal(d.mode, 'banner', JSON.stringify(d));
+        assert.equal(d.blocked, true, JSON.stringify(d));
+        assert.equal(d.method, want.method, JSON.stringify(d));
+        await page.waitForSelector('#detour-banner', { state: 'attached', timeout: 10000 });
+        assert.equal(await page.getAttribute('html', 'data-detour-banner'), want.method);
+        assert.match(await page.locator('#detour-banner [role=alert]').textContent(), /is blocked by your organisation's web filter/);
+        assert.ok(page.url().startsWith(`https://${host}/`), 'the readable page stays, with the banner');
+        await screenshot(page, `banner-${scenario}`);
+        await page.locator('#detour-banner button').click();
+        await page.waitForURL((u) => u.href.startsWith(PROMPT), { timeout: 15000, waitUntil: 'commit' });
+        await page.waitForSelector('body[data-ready="true"]');
+        assert.equal(new URL(page.url()).searchParams.get('host'), host);
+      } else if (want.prompt) {
         assert.equal(d.prompt, true, JSON.stringify(d));
         assert.equal(d.method, want.method, JSON.stringify(d));
-        if (want.vendor) assert.equal(d.vendor, want.vendor, JSON.stringify(d));
+        if (want.vendor) assert.equal(d.vendor?.toLowerCase().includes(want.vendor.toLowerCase()), true, JSON.stringify(d));
         await page.waitForURL((u) => u.href.startsWith(PROMPT), { timeout: 15000, waitUntil: 'commit' });
         await page.waitForSelector('body[data-ready="true"]');
         assert.equal(new URL(page.url()).searchParams.get('method'), want.method);

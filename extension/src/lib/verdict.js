@@ -53,6 +53,17 @@ export function browserCandidate(sig) {
     if (m.ignore) return { method: 'unknown', confidence: 0, vendor: null, evidence, ignore: m.ignore, error: m.error };
     return { method: m.method, confidence: m.confidence, vendor: null, evidence, error: m.error };
   }
+  // A fingerprint matched the redirect target or the page itself.
+  const fp = sig.redirectMatch ?? sig.pageMatch;
+  if (fp && fp.kind === 'block') {
+    evidence.push(sig.redirectMatch ? { key: 'evRedirectMatch', args: [fp.vendor] } : { key: 'evPageMatch', args: [fp.vendor] });
+    if (sig.redirectHost) evidence.push({ key: 'evRedirect', args: [sig.redirectHost] });
+    if (sig.status) evidence.push({ key: 'evStatus', args: [String(sig.status)] });
+    // A page match alone is weaker: a real document may quote a block page.
+    const c = Math.min(0.9, (Number(fp.confidence) || 0) * (sig.redirectMatch ? 1 : 0.7));
+    return { method: 'http-blockpage', confidence: c, vendor: fp.id, evidence };
+  }
+  if (fp) return { method: 'unknown', confidence: 0, vendor: null, evidence, ignore: 'look-alike' };
   let vendor = null;
   for (const h of HEADER_HINTS) {
     const v = sig.headers?.[h.header];
