@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/detour-project/detour/installer"
 	"io"
 	"log/slog"
 	"net"
@@ -83,6 +84,16 @@ func Run(ctx context.Context, opts Options) error {
 		if err := cfg.Update(func(c *config.Config) error { c.Hub = opts.Hub; return nil }); err != nil {
 			return fmt.Errorf("agent: store hub: %w", err)
 		}
+	}
+
+	// The organisation's managed policy wins over the person's settings and
+	// over --hub. Applying it at every start also releases what a removed
+	// policy had fixed. A broken policy file is logged loudly, and the
+	// settings it would have fixed stay as they were.
+	if m, err := installer.ReadManaged(os.Getenv(ManagedRootEnv)); err != nil {
+		log.Error("managed policy ignored: it cannot be read", "err", err)
+	} else if err := cfg.Update(func(c *config.Config) error { c.Managed = nil; m.Apply(c); return nil }); err != nil {
+		return fmt.Errorf("agent: apply managed policy: %w", err)
 	}
 
 	// Only the lock holder may remove a socket file: a stale one left by a

@@ -170,12 +170,22 @@ func TestManagedSettingIsRefused(t *testing.T) {
 	if err := dirs.Ensure(); err != nil {
 		t.Fatal(err)
 	}
+	// The person had turned it off and had a stale managed list; the
+	// organisation's policy file turns it on and is applied at start.
 	cfg, _ := config.Open(dirs.ConfigFile())
 	cfg.Update(func(c *config.Config) error {
-		c.ReportAutomatically = true
-		c.Managed = []string{SettingReportAutomatically}
+		c.ReportAutomatically = false
+		c.Managed = []string{"hub"}
 		return nil
 	})
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc", "detour"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "detour", "managed.json"), []byte(`{"report_automatically": true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(ManagedRootEnv, root)
 	runAgent(t, dirs, Options{})
 	c := dial(t, dirs)
 	// The whole change is refused, including the part that is not managed.
@@ -187,7 +197,7 @@ func TestManagedSettingIsRefused(t *testing.T) {
 	if err := c.Call(context.Background(), "settings", nil, &s); err != nil {
 		t.Fatal(err)
 	}
-	if !s.ReportAutomatically || s.PausedUntil != nil || len(s.Managed) != 1 {
+	if !s.ReportAutomatically || s.PausedUntil != nil || len(s.Managed) != 1 || s.Managed[0] != SettingReportAutomatically {
 		t.Fatalf("settings after refusal: %+v", s)
 	}
 	if err := c.Call(context.Background(), "settings", map[string]any{"set": map[string]any{"paused_until": "2030-01-01T00:00:00Z"}}, &s); err != nil || s.PausedUntil == nil {
