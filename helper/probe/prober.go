@@ -164,11 +164,12 @@ type tlsInfo struct {
 	public  bool // verifies against the public roots
 	trusted bool // verifies against the machine's roots
 	nameOK  bool
+	expired bool // public, but outside its validity dates
 	issuer  string
 	match   *fingerprint.Match // inspection CA recognised by name
 }
 
-func (t *tlsInfo) anomalous() bool { return !t.public || !t.nameOK }
+func (t *tlsInfo) anomalous() bool { return !t.public || !t.nameOK || t.expired }
 
 // run walks the redirect chain from u and classifies what it meets.
 func (p *prober) run(ctx context.Context, u *url.URL) outcome {
@@ -281,6 +282,10 @@ func (p *prober) fromTLS(t *tlsInfo, loaded bool) outcome {
 		}
 		p.note("TLS inspection is a sign of a filter rather than a block by itself")
 		return o
+	}
+	if t.expired {
+		p.note("an out-of-date certificate is the site's own fault, not a block")
+		return outcome{method: method.SiteDown, confidence: 0.6}
 	}
 	p.note("the certificate is valid but for another name; something answered in the site's place")
 	return outcome{method: method.Unknown, confidence: 0.4}
@@ -766,10 +771,28 @@ func (p *prober) judgeChain(chain []*x509.Certificate, host string) *tlsInfo {
 	}
 	_, err := leaf.Verify(x509.VerifyOptions{Roots: p.publicRoots, Intermediates: inter})
 	info.public = err == nil
+	if !info.public {
+		// A public chain that is merely out of date is the site's own
+		// problem, not interception: check it at a time inside the leaf's validity.
+		now := time.Now()
+		if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+			at := leaf.NotAfter.Add(-time.Minute)
+			if now.Before(leaf.NotBefore) {
+				at = leaf.NotBefore.Add(time.Minute)
+			}
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: p.publicRoots, Intermediates: inter, CurrentTime: at}); err == nil {
+				info.public, info.expired = true, true
+			}
+		}
+	}
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: p.machineRoots, Intermediates: inter})
 	info.trusted = err == nil
 	info.nameOK = leaf.VerifyHostname(host) == nil
 	if info.public {
+		if info.expired {
+			p.note(fmt.Sprintf("the TLS certificate for %s is from a public CA (%q) but is outside its validity dates", host, info.issuer))
+			return info
+		}
 		if info.nameOK {
 			p.note(fmt.Sprintf("the TLS certificate for %s is issued by %q, a public CA", host, info.issuer))
 		} else {

@@ -29,7 +29,7 @@ func newAuthority(name pkix.Name) (*authority, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               name,
-		NotBefore:             time.Now().Add(-time.Hour),
+		NotBefore:             time.Now().Add(-30 * 24 * time.Hour),
 		NotAfter:              time.Now().Add(30 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -48,6 +48,11 @@ func newAuthority(name pkix.Name) (*authority, error) {
 
 // leaf issues a server certificate for the given names and loopback.
 func (a *authority) leaf(names ...string) (tls.Certificate, error) {
+	return a.leafValid(time.Now().Add(-time.Hour), time.Now().Add(7*24*time.Hour), names...)
+}
+
+// leafValid is leaf with explicit validity dates (an expired certificate).
+func (a *authority) leafValid(notBefore, notAfter time.Time, names ...string) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("testnet: leaf key: %w", err)
@@ -57,8 +62,8 @@ func (a *authority) leaf(names ...string) (tls.Certificate, error) {
 		Subject:      pkix.Name{CommonName: names[0]},
 		DNSNames:     names,
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(7 * 24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}

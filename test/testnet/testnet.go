@@ -172,6 +172,10 @@ func Start(opts Options) (n *Network, err error) {
 	if err != nil {
 		return nil, err
 	}
+	expiredLeaf, err := pub.leafValid(time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), names...)
+	if err != nil {
+		return nil, err
+	}
 
 	fps, err := fingerprintdata.Load()
 	if err != nil {
@@ -187,6 +191,10 @@ func Start(opts Options) (n *Network, err error) {
 		return nil, err
 	}
 	if n.InspectHTTPS, err = n.serveHTTP(web, &inspLeaf); err != nil {
+		return nil, err
+	}
+	expiredAddr, err := n.serveHTTP(web, &expiredLeaf)
+	if err != nil {
 		return nil, err
 	}
 	proxyAddr, err := n.serveHTTP(http.HandlerFunc(n.serveProxy), nil)
@@ -312,6 +320,8 @@ func Start(opts Options) (n *Network, err error) {
 		Expect: Expect{Blocked: true, Method: method.TLSReset}}, &behaviour{})
 	add(Scenario{Name: "tls-inspected", URL: https("tls-inspected", n.InspectHTTPS), Note: "the page loads, through an inspection CA named Zscaler Root CA",
 		Expect: Expect{Blocked: true, Method: method.TLSIntercepted, Vendor: vendor("Zscaler")}}, &behaviour{})
+	add(Scenario{Name: "tls-expired", URL: https("tls-expired", expiredAddr), Note: "the site's own public certificate expired yesterday",
+		Expect: Expect{Method: method.SiteDown}}, &behaviour{})
 	var zscalerSample fingerprintdata.Sample
 	for _, fp := range fps.Fingerprints {
 		if fp.ID == "zscaler" {

@@ -48,6 +48,10 @@ func main() {
 			os.Exit(2)
 		}
 	}
+	// Listen for the signal before announcing the addresses: whoever reads
+	// the line may stop the network at once.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(n); err != nil {
@@ -55,8 +59,6 @@ func main() {
 		fmt.Fprintf(os.Stderr, "detour-testnet: %v\n", err)
 		os.Exit(1)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig
 	n.Close()
 }
