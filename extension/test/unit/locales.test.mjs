@@ -66,6 +66,7 @@ test('every t("key") in the scripts exists, and no English sentences are hard-co
   for (const f of js) {
     const s = readFileSync(f, 'utf8');
     for (const m of s.matchAll(/\bt\('([A-Za-z0-9_]+)'(?! \+)/g)) assert.ok(en[m[1]], `${f}: t('${m[1]}')`);
+    for (const m of s.matchAll(/getMessage\('([A-Za-z0-9_]+)'/g)) assert.ok(en[m[1]], `${f}: getMessage('${m[1]}')`);
     // Keys built from a prefix: check each prefix has messages.
     for (const m of s.matchAll(/\bt\('([A-Za-z0-9_]+_)' \+/g)) assert.ok(Object.keys(en).some((k) => k.startsWith(m[1])), `${f}: ${m[1]}*`);
     // Text set into the page must come from t(): no string literal assigned to textContent.

@@ -95,7 +95,9 @@ export function chromiumArgs(extDir, { hostRules = [], extra = [] } = {}) {
 // false, the native host registered. env is added to the browser's
 // environment (and so the relay's and the agent's): DETOUR_HOME is set to a
 // fresh temporary folder, plus any DETOUR_PROBE_* knobs given.
-export async function launchChromium({ helper = true, hostRules = [], env = {}, extraArgs = [], detourHome, hubConfig } = {}) {
+// isolate (default true) ends the host rules with "MAP * ~NOTFOUND" so that
+// nothing the browser does leaves the machine.
+export async function launchChromium({ helper = true, hostRules = [], env = {}, extraArgs = [], detourHome, hubConfig, isolate = true } = {}) {
   ensureBuilt();
   const { chromium } = await import('playwright-core');
   const userDataDir = tempDir('dt-chr');
@@ -105,7 +107,7 @@ export async function launchChromium({ helper = true, hostRules = [], env = {}, 
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: false, // --headless=new is in args: extensions need the new headless mode
-    args: chromiumArgs(EXT_CHROME, { hostRules, extra: extraArgs }),
+    args: chromiumArgs(EXT_CHROME, { hostRules: isolate && !hostRules.includes('MAP * ~NOTFOUND') ? [...hostRules, 'MAP * ~NOTFOUND', 'EXCLUDE 127.0.0.1'] : hostRules, extra: extraArgs }),
     env: { ...process.env, DETOUR_HOME: home, ...env },
     ignoreHTTPSErrors: false,
     viewport: { width: 1000, height: 900 },
