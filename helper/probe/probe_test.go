@@ -191,6 +191,9 @@ func TestVariants(t *testing.T) {
 		{"offline without a connectivity check", get("offline").URL, func(o *Options) {
 			o.CaptiveURL, o.DNS = "", get("offline").DNS
 		}, false, method.Offline, ""},
+		{"an expired certificate from a CA the machine trusts: the site's fault", get("tls-expired").URL, func(o *Options) {
+			o.PublicCAFile, o.CAFile = "", n.PublicCAFile
+		}, false, method.SiteDown, ""},
 		{"host given as a bare name", "reachable." + testnet.Domain + ":" + httpsPort, nil, false, method.Reachable, ""},
 	}
 	for _, c := range cases {

@@ -267,6 +267,10 @@ func (p *prober) fromMatch(m fingerprint.Match, t *tlsInfo) outcome {
 // and that names no inspection product is then most likely a private CA
 // of the site or of a test network, and the page is reachable.
 func (p *prober) fromTLS(t *tlsInfo, loaded bool) outcome {
+	if t.expired && (t.public || (t.trusted && t.match == nil)) {
+		p.note("an out-of-date certificate is the site's own fault, not a block")
+		return outcome{method: method.SiteDown, confidence: 0.6}
+	}
 	if !t.public && t.match == nil && t.trusted && t.nameOK && loaded {
 		p.note("the certificate comes from a CA this machine trusts that is not public and names no inspection product; the page loads")
 		return outcome{method: method.Reachable, confidence: 0.7}
@@ -282,10 +286,6 @@ func (p *prober) fromTLS(t *tlsInfo, loaded bool) outcome {
 		}
 		p.note("TLS inspection is a sign of a filter rather than a block by itself")
 		return o
-	}
-	if t.expired {
-		p.note("an out-of-date certificate is the site's own fault, not a block")
-		return outcome{method: method.SiteDown, confidence: 0.6}
 	}
 	p.note("the certificate is valid but for another name; something answered in the site's place")
 	return outcome{method: method.Unknown, confidence: 0.4}
@@ -787,6 +787,18 @@ func (p *prober) judgeChain(chain []*x509.Certificate, host string) *tlsInfo {
 	}
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: p.machineRoots, Intermediates: inter})
 	info.trusted = err == nil
+	if !info.trusted && !info.public {
+		now := time.Now()
+		if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+			at := leaf.NotAfter.Add(-time.Minute)
+			if now.Before(leaf.NotBefore) {
+				at = leaf.NotBefore.Add(time.Minute)
+			}
+			if c, err := leaf.Verify(x509.VerifyOptions{Roots: p.machineRoots, Intermediates: inter, CurrentTime: at}); err == nil {
+				chains, info.trusted, info.expired = c, true, true
+			}
+		}
+	}
 	info.nameOK = leaf.VerifyHostname(host) == nil
 	if info.public {
 		if info.expired {
@@ -816,8 +828,11 @@ func (p *prober) judgeChain(chain []*x509.Certificate, host string) *tlsInfo {
 		}
 	}
 	trust := "and this machine does not trust it either"
-	if info.trusted {
-		trust = "but this machine trusts it (an inspection CA installed by IT)"
+	switch {
+	case info.trusted && info.expired:
+		trust = "though this machine trusts it; the certificate is outside its validity dates"
+	case info.trusted:
+		trust = "but this machine trusts it (an inspection CA installed by IT, or a private one)"
 	}
 	p.note(fmt.Sprintf("the TLS certificate for %s is issued by %q, which is not a public CA, %s", host, info.issuer, trust))
 	if m, ok := p.fps.MatchIssuer(names); ok {
