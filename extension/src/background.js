@@ -29,7 +29,19 @@ helper.on('state', async (s) => {
   if (s.connected) await refreshSettings();
   broadcast('state');
 });
+// "What you reported is now approved", worked out by the agent from the
+// whitelist: kept (service id and name only) for the popup.
+async function noteApproved(data) {
+  if (typeof data?.service !== 'string') return;
+  const { approved = [] } = await api.storage.local.get('approved');
+  const next = [{ service: data.service, name: String(data.name ?? data.service).slice(0, 200), at: Date.now() },
+    ...approved.filter((a) => a.service !== data.service)].slice(0, 5);
+  await api.storage.local.set({ approved: next });
+  broadcast('state');
+}
+
 helper.on('event', (type, data) => {
+  if (type === 'service-approved') noteApproved(data);
   if (type === 'settings-changed') settings = data;
   if (type === 'whitelist-updated' && helper.hello) {
     helper.hello = { ...helper.hello, whitelist_version: data.version, whitelist_stale: false };
@@ -258,6 +270,7 @@ async function fullState() {
     settings: await currentSettings(),
     report: reportAvailability(),
     recent: await recent(),
+    approved: (await api.storage.local.get('approved')).approved ?? [],
     snapshot: { built_at: SNAPSHOT.built_at, services: services.length, hosts: hosts.length },
   };
 }

@@ -34,6 +34,16 @@ function render(s) {
   $('prompts').dataset.paused = String(paused);
   $('pause').hidden = paused;
   $('resume').hidden = !paused;
+  const news = s.approved ?? [];
+  $('approved').hidden = news.length === 0;
+  $('approved-list').textContent = '';
+  for (const a of news) {
+    const li = document.createElement('li');
+    li.className = 'govuk-notification-banner__heading';
+    li.dataset.service = a.service;
+    li.textContent = t('approvedLine', [a.name]);
+    $('approved-list').append(li);
+  }
   const ul = $('recent');
   ul.textContent = '';
   for (const b of s.recent) {
