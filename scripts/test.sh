@@ -13,6 +13,9 @@ mkdir -p test-results
 pgout=$(scripts/pg.sh) || { echo "test: could not start PostgreSQL"; exit 1; }
 pgdir=$(echo "$pgout" | sed -n 's/^DIR=//p')
 export DETOUR_TEST_POSTGRES=$(echo "$pgout" | sed -n 's/^DSN=//p')
+# No test may send a packet beyond loopback: the probe refuses any other
+# address for the whole run (helper/probe/guard.go).
+export DETOUR_PROBE_LOOPBACK_ONLY=1
 trap 'scripts/pg.sh stop "$pgdir"' EXIT
 
 passed=0; failed=0

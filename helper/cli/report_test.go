@@ -57,7 +57,10 @@ func TestReportAcceptance(t *testing.T) {
 		}
 		os.RemoveAll(home)
 	})
-	env := []string{"DETOUR_HOME=" + home, "DETOUR_REPORT_DELAY=0", "DISPLAY=", "WAYLAND_DISPLAY="}
+	// The report has no method, so the agent diagnoses first: keep that probe
+	// on loopback whatever the environment says.
+	env := []string{"DETOUR_HOME=" + home, "DETOUR_REPORT_DELAY=0", "DISPLAY=", "WAYLAND_DISPLAY=",
+		"DETOUR_PROBE_LOOPBACK_ONLY=1", "DETOUR_PROBE_DNS=127.0.0.1:9"}
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "DBUS_SESSION_BUS_ADDRESS=") && !strings.HasPrefix(e, "XDG_") && !strings.HasPrefix(e, "DETOUR_") {
 			env = append(env, e)

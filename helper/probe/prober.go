@@ -569,7 +569,7 @@ func (p *prober) dialAny(ctx context.Context, addrs []netip.Addr, port string) (
 		}
 		dctx, cancel := step(ctx, tcpStep)
 		start := time.Now()
-		c, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+		c, err := newDialer().DialContext(dctx, "tcp", addr)
 		cancel()
 		if err == nil {
 			return c, time.Since(start), nil
@@ -737,7 +737,7 @@ func (p *prober) withoutSNI(ctx context.Context, addr string) bool {
 	}
 	sctx, cancel := step(ctx, 2*time.Second)
 	defer cancel()
-	c, err := (&net.Dialer{}).DialContext(sctx, "tcp", addr)
+	c, err := newDialer().DialContext(sctx, "tcp", addr)
 	if err != nil {
 		return false
 	}

@@ -71,7 +71,7 @@ func (r resolver) lookup(ctx context.Context, host string) dnsResult {
 }
 
 func (r resolver) lookupSystem(ctx context.Context, host string) dnsResult {
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	addrs, err := systemResolver().LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		var de *net.DNSError
 		if errors.As(err, &de) {
@@ -101,9 +101,9 @@ func (r resolver) lookupServer(ctx context.Context, host string) dnsResult {
 		m := new(dns.Msg)
 		m.SetQuestion(dns.Fqdn(host), qtype)
 		m.RecursionDesired = true
-		in, _, err := (&dns.Client{Net: "udp"}).ExchangeContext(ctx, m, r.server)
+		in, _, err := (&dns.Client{Net: "udp", Dialer: newDialer()}).ExchangeContext(ctx, m, r.server)
 		if err == nil && in.Truncated {
-			in, _, err = (&dns.Client{Net: "tcp"}).ExchangeContext(ctx, m, r.server)
+			in, _, err = (&dns.Client{Net: "tcp", Dialer: newDialer()}).ExchangeContext(ctx, m, r.server)
 		}
 		return answer{in, err}
 	}
@@ -175,13 +175,13 @@ func (r resolver) lookupServer(ctx context.Context, host string) dnsResult {
 // answers, to tell a resolver that drops one name from one that is down.
 func (r resolver) alive(ctx context.Context) bool {
 	if r.server == "" {
-		_, err := net.DefaultResolver.LookupNS(ctx, ".")
+		_, err := systemResolver().LookupNS(ctx, ".")
 		var de *net.DNSError
 		return err == nil || (errors.As(err, &de) && !de.IsTimeout && de.IsNotFound)
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(".", dns.TypeNS)
-	_, _, err := (&dns.Client{Net: "udp"}).ExchangeContext(ctx, m, r.server)
+	_, _, err := (&dns.Client{Net: "udp", Dialer: newDialer()}).ExchangeContext(ctx, m, r.server)
 	return err == nil
 }
 
