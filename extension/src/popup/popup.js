@@ -46,7 +46,10 @@ function render(s) {
   }
   const ul = $('recent');
   ul.textContent = '';
+  const seen = new Set(); // the latest block of each host
   for (const b of s.recent) {
+    if (seen.has(b.host)) continue;
+    seen.add(b.host);
     const li = document.createElement('li');
     li.dataset.host = b.host;
     const strong = document.createElement('strong');
