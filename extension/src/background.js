@@ -138,6 +138,7 @@ async function handleSignal(tabId, url, sig, mode = 'prompt') {
     category: o.service.category,
     method: v.method,
     vendor: v.vendor,
+    vendorName: v.vendor ? SNAPSHOT.vendors?.[v.vendor] ?? v.vendor : null,
     confidence: v.confidence,
     source: v.source,
     helper: helperNote === null ? 'diagnosed' : helperNote === LOCAL_ABSENT ? 'absent' : helperNote === CODE_UNKNOWN_TYPE ? 'no-diagnose' : 'failed',

@@ -1,8 +1,6 @@
 import { api } from '../lib/api.js';
 import { initI18n, t, evidenceText, methodKey, needKey } from '../lib/i18n.js';
-import { SNAPSHOT } from '../generated/snapshot.js';
 
-const vendorName = (v) => SNAPSHOT.vendors?.[v] ?? v;
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -49,7 +47,7 @@ async function main() {
   document.title = t('promptTitleFor', [name]);
   $('headline').textContent = t('headline', [name]);
   $('how').textContent = t(methodKey(rec.method));
-  if (rec.vendor) { $('vendor').hidden = false; $('vendor').textContent = t('vendorLine', [vendorName(rec.vendor)]); }
+  if (rec.vendor) { $('vendor').hidden = false; $('vendor').textContent = t('vendorLine', [rec.vendorName ?? rec.vendor]); }
   document.body.dataset.method = rec.method;
 
   // Alternatives and the helper's state, asked for together.
@@ -154,7 +152,7 @@ async function main() {
   const tech = $('tech');
   row(tech, 'techHost', rec.host);
   row(tech, 'techMethod', rec.method);
-  if (rec.vendor) row(tech, 'techVendor', vendorName(rec.vendor));
+  if (rec.vendor) row(tech, 'techVendor', rec.vendorName ?? rec.vendor);
   if (typeof rec.confidence === 'number') row(tech, 'techConfidence', `${Math.round(rec.confidence * 100)}%`);
   row(tech, 'techSource', t('source_' + (rec.source ?? 'browser')));
   for (const e of rec.evidence ?? []) {
