@@ -91,7 +91,6 @@ globalThis.detourDebug = {
 };
 
 const inflight = new Map(); // tabId → {host, at}
-const signals = new Map(); // tabId → {status, headers, redirectHost} of the current main-frame request
 
 function catalogURL(url) {
   const o = originOf(url);
