@@ -96,6 +96,9 @@ describe('on the loopback filtered network', () => {
         await page.waitForSelector('body[data-ready="true"]');
         assert.equal(new URL(page.url()).searchParams.get('method'), want.method);
         assert.ok(!page.url().includes('private'));
+        // This helper is not enrolled: reporting is visibly unavailable, and says why.
+        assert.equal(await page.isDisabled('#report'), true);
+        assert.match(await page.textContent('#report-unavailable'), /enrolled with your organisation/);
         await screenshot(page, `prompt-${scenario}`);
       } else {
         // Either the browser saw nothing block-like, or the helper said it was not a block.
