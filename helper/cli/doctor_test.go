@@ -12,24 +12,10 @@ import (
 
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/helper/paths/pathstest"
 	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/installer"
 )
-
-// shortDirs keeps the socket path under the ~108-byte sun_path limit.
-func shortDirs(t *testing.T) paths.Dirs {
-	t.Helper()
-	d, err := os.MkdirTemp("", "dd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	dirs := paths.Dirs{Config: filepath.Join(d, "c"), State: filepath.Join(d, "s"), Runtime: filepath.Join(d, "r")}
-	if err := dirs.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	return dirs
-}
 
 // statusAgent answers hello and status on the socket the way the agent does,
 // with the given status result.
@@ -113,7 +99,7 @@ func TestDoctor(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dirs := shortDirs(t)
+			dirs := pathstest.Short(t)
 			home, root := t.TempDir(), t.TempDir()
 			os.MkdirAll(filepath.Join(home, ".config", "chromium"), 0o700)
 			if c.agent {

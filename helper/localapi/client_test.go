@@ -5,31 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/helper/paths/pathstest"
 	"github.com/detour-project/detour/helper/protocol"
 )
-
-// shortDirs keeps the socket path under the ~108-byte limit of sun_path.
-func shortDirs(t *testing.T) paths.Dirs {
-	t.Helper()
-	d, err := os.MkdirTemp("", "dt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	dirs := paths.Dirs{Config: filepath.Join(d, "c"), State: filepath.Join(d, "s"), Runtime: filepath.Join(d, "r")}
-	if err := dirs.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	return dirs
-}
 
 // fakeAgent serves the socket with a tiny echo protocol: "echo" returns its
 // params, "fail" returns error 7, "push" sends an event before replying,
@@ -82,7 +66,7 @@ func fakeAgent(t *testing.T, dirs paths.Dirs) net.Listener {
 }
 
 func TestCall(t *testing.T) {
-	dirs := shortDirs(t)
+	dirs := pathstest.Short(t)
 	fakeAgent(t, dirs)
 	ctx := context.Background()
 	c, err := Dial(ctx, dirs)
@@ -129,7 +113,7 @@ func TestCall(t *testing.T) {
 }
 
 func TestConcurrentCallsMatchReplies(t *testing.T) {
-	dirs := shortDirs(t)
+	dirs := pathstest.Short(t)
 	fakeAgent(t, dirs)
 	ctx := context.Background()
 	c, err := Dial(ctx, dirs)
@@ -156,7 +140,7 @@ func TestConcurrentCallsMatchReplies(t *testing.T) {
 }
 
 func TestClosedConnection(t *testing.T) {
-	dirs := shortDirs(t)
+	dirs := pathstest.Short(t)
 	fakeAgent(t, dirs)
 	ctx := context.Background()
 	c, err := Dial(ctx, dirs)
@@ -207,7 +191,7 @@ func TestEncodeRequest(t *testing.T) {
 }
 
 func TestEnsureAgentRunning(t *testing.T) {
-	dirs := shortDirs(t)
+	dirs := pathstest.Short(t)
 	fakeAgent(t, dirs)
 	// An agent answers: nothing is started (the executable does not exist).
 	if err := EnsureAgent(context.Background(), dirs, "/nonexistent/detour"); err != nil {
@@ -221,7 +205,7 @@ func TestEnsureAgentFails(t *testing.T) {
 		{"agent exits with an error", "/bin/false", "exited"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dirs := shortDirs(t)
+			dirs := pathstest.Short(t)
 			err := EnsureAgent(context.Background(), dirs, tc.exe)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)

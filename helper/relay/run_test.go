@@ -6,31 +6,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/helper/paths/pathstest"
 	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/relay"
 	"github.com/detour-project/detour/shared/ids"
 )
-
-func shortDirs(t *testing.T) paths.Dirs {
-	t.Helper()
-	d, err := os.MkdirTemp("", "dt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(d) })
-	dirs := paths.Dirs{Config: filepath.Join(d, "c"), State: filepath.Join(d, "s"), Runtime: filepath.Join(d, "r")}
-	if err := dirs.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	return dirs
-}
 
 // fakeAgent answers "echo" and hangs up on "drop" without replying; "die"
 // also stops listening, so nothing answers a reconnect.
@@ -137,7 +122,7 @@ func errCode(e protocol.Envelope) int {
 }
 
 func TestAgentDropAnswersPendingAndReconnects(t *testing.T) {
-	dirs := shortDirs(t)
+	dirs := pathstest.Short(t)
 	fakeAgent(t, dirs)
 	p := runInProc(t, dirs, "/nonexistent")
 	p.send(t, 1, "echo")
@@ -160,7 +145,7 @@ func TestAgentDropAnswersPendingAndReconnects(t *testing.T) {
 }
 
 func TestAgentGoneForGood(t *testing.T) {
-	dirs := shortDirs(t)
+	dirs := pathstest.Short(t)
 	fakeAgent(t, dirs)
 	// Nothing can be started in its place.
 	p := runInProc(t, dirs, "/bin/false")
@@ -182,7 +167,7 @@ func TestAgentGoneForGood(t *testing.T) {
 }
 
 func TestNoAgentCanStart(t *testing.T) {
-	dirs := shortDirs(t)
+	dirs := pathstest.Short(t)
 	p := runInProc(t, dirs, "/bin/false")
 	if e := p.reply(t); *e.ID != 0 || errCode(e) != protocol.CodeAgentDown {
 		t.Fatalf("reply: %+v", e)
