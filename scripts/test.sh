@@ -18,22 +18,47 @@ export DETOUR_TEST_POSTGRES=$(echo "$pgout" | sed -n 's/^DSN=//p')
 export DETOUR_PROBE_LOOPBACK_ONLY=1
 trap 'scripts/pg.sh stop "$pgdir"' EXIT
 
-passed=0; failed=0
-step() { # name, command...
-  local name=$1; shift
+# Each suite's log goes to test-results/; the closing line adds up the tests
+# (Go tests and subtests, node tests) across all three suites.
+tests_passed=0; tests_failed=0; suites_failed=0
+suite() { # name, log, command...
+  local name=$1 log=$2; shift 2
   echo "=== $name"
-  if "$@"; then passed=$((passed+1)); echo "--- $name: ok"; else failed=$((failed+1)); echo "--- $name: FAILED"; fi
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] && echo "--- $name: ok" || { echo "--- $name: FAILED"; suites_failed=$((suites_failed+1)); }
+}
+count_go() {
+  tests_passed=$((tests_passed + $(grep -cE '^\s*--- PASS' "$1")))
+  tests_failed=$((tests_failed + $(grep -cE '^\s*--- FAIL' "$1")))
+}
+count_node() {
+  local p f
+  p=$(sed -n 's/^ℹ pass //p' "$1" | tail -1); f=$(sed -n 's/^ℹ fail //p' "$1" | tail -1)
+  tests_passed=$((tests_passed + ${p:-0})); tests_failed=$((tests_failed + ${f:-0}))
 }
 
 # Go tests run inside a private D-Bus session with an unlocked gnome-keyring,
-# so the keyring tests talk to a real Secret Service.
-step "go test" dbus-run-session -- sh -c \
+# so the keyring tests talk to a real Secret Service. The verbose log stays
+# in test-results/go-test.log; the screen shows packages and failures.
+echo "=== go test"
+dbus-run-session -- sh -c \
   'echo -n detour-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
-   go test -count=1 -timeout 25m ./... >test-results/go-test.log 2>&1; rc=$?
-   grep -vE "^(ok|\?) " test-results/go-test.log | tail -n 200; grep -cE "^ok " test-results/go-test.log | sed "s/$/ Go packages ok/"
-   exit $rc'
-step "node unit tests" node --test --test-reporter=spec extension/test/unit/ shared/protocol/test/ shared/catalog/test/
-step "browser tests" node --test --test-concurrency=1 --test-reporter=spec test/browser/
+   exec go test -v -count=1 -timeout 25m ./... >test-results/go-test.log 2>&1'
+rc=$?
+grep -E '^(ok|FAIL|panic:)' test-results/go-test.log
+# For each failure, the lines that led up to it.
+grep -B 40 -E '^\s*--- FAIL|^panic:' test-results/go-test.log | tail -n 400
+count_go test-results/go-test.log
+[ "$rc" -eq 0 ] && echo "--- go test: ok" || { echo "--- go test: FAILED"; suites_failed=$((suites_failed+1)); }
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+suite "node unit tests" test-results/node-unit.log \
+  node --test --test-reporter=spec extension/test/unit/ shared/protocol/test/ shared/catalog/test/
+count_node test-results/node-unit.log
+suite "browser tests" test-results/browser.log \
+  node --test --test-concurrency=1 --test-reporter=spec test/browser/
+count_node test-results/browser.log
+
+[ "$suites_failed" -gt 0 ] && [ "$tests_failed" -eq 0 ] && tests_failed=$suites_failed  # a suite that failed without a failing test (build, crash)
+echo "$tests_passed passed, $tests_failed failed"
+[ "$suites_failed" -eq 0 ]
