@@ -62,12 +62,22 @@ done
 curl -fsS -o /dev/null "$hub/api/v1/keys" || { echo "The hub did not start; see $run/hub.log" >&2; exit 1; }
 
 detour install || echo "(no browser configuration folder found yet: run 'bin/detour install' after first starting your browser)"
-if [ "$fresh" = 1 ] || ! detour doctor --json 2>/dev/null | grep -q '"enrolled": *true'; then
+
+# Start the agent before enrolling, so that `detour enrol` talks to this
+# agent instead of starting a detached one that Ctrl-C would not stop. If
+# an agent was already running (a browser started it), that one serves.
+detour agent --hub "$hub" >>"$run/agent.log" 2>&1 &
+agent_pid=$!
+pids+=($agent_pid)
+for _ in $(seq 1 50); do
+  detour doctor 2>/dev/null | grep -q '^OK *agent' && break
+  sleep 0.1
+done
+kill -0 "$agent_pid" 2>/dev/null || echo "(an agent was already running for you; it keeps serving after Ctrl-C)"
+if [ -n "${DETOUR_HOME:-}" ]; then cfg=$DETOUR_HOME/config/config.json; else cfg=${XDG_CONFIG_HOME:-$HOME/.config}/detour/config.json; fi
+if [ "$fresh" = 1 ] || ! grep -q '"org"' "$cfg" 2>/dev/null; then
   detour enrol --hub "$hub" --code "$(get code)" || echo "(enrolment failed: see above; reporting needs it)"
 fi
-detour agent --hub "$hub" >>"$run/agent.log" 2>&1 &
-pids+=($!)
-sleep 0.5
 
 cat <<TXT
 
