@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
+	"github.com/detour-project/detour/helper/localapi/localapitest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,38 +21,17 @@ import (
 // with the given status result.
 func statusAgent(t *testing.T, dirs paths.Dirs, status string) {
 	t.Helper()
-	ln, err := net.Listen("unix", dirs.Socket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r, w := nativemsg.NewReader(c), nativemsg.NewWriter(c)
-				for {
-					b, err := r.Read()
-					if err != nil {
-						return
-					}
-					req, err := protocol.ParseRequest(b)
-					if err != nil {
-						return
-					}
-					var result any = json.RawMessage(status)
-					if req.Type == "hello" {
-						result = map[string]any{"version": "9.9.9-test", "protocol": 1}
-					}
-					w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: result})
-				}
-			}()
+	localapitest.Serve(t, dirs, func(req protocol.Request, err error, _ []byte, w *nativemsg.Writer) bool {
+		if err != nil {
+			return false
 		}
-	}()
+		var result any = json.RawMessage(status)
+		if req.Type == "hello" {
+			result = map[string]any{"version": "9.9.9-test", "protocol": 1}
+		}
+		w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: result})
+		return true
+	})
 }
 
 func TestDoctor(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/detour-project/detour/helper/localapi/localapitest"
 	"net"
 	"strings"
 	"testing"
@@ -20,49 +21,27 @@ import (
 // "hang" never answers.
 func fakeAgent(t *testing.T, dirs paths.Dirs) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("unix", dirs.Socket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				r, w := nativemsg.NewReader(c), nativemsg.NewWriter(c)
-				for {
-					b, err := r.Read()
-					if err != nil {
-						return
-					}
-					req, err := protocol.ParseRequest(b)
-					if err != nil {
-						w.WriteJSON(protocol.Reply{ID: 0, OK: false, Error: protocol.AsError(err)})
-						continue
-					}
-					switch req.Type {
-					case "echo":
-						var m map[string]any
-						json.Unmarshal(b, &m)
-						w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: m})
-					case "fail":
-						w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, Error: protocol.Errorf(protocol.CodeNotEnrolled, "enrol first")})
-					case "push":
-						w.WriteJSON(protocol.Event{Type: "reports-changed", Data: map[string]int{"queued": 3}})
-						w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: map[string]any{}})
-					case "bye":
-						return
-					case "hang":
-					}
-				}
-			}(c)
+	return localapitest.Serve(t, dirs, func(req protocol.Request, err error, b []byte, w *nativemsg.Writer) bool {
+		if err != nil {
+			w.WriteJSON(protocol.Reply{ID: 0, OK: false, Error: protocol.AsError(err)})
+			return true
 		}
-	}()
-	return ln
+		switch req.Type {
+		case "echo":
+			var m map[string]any
+			json.Unmarshal(b, &m)
+			w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: m})
+		case "fail":
+			w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, Error: protocol.Errorf(protocol.CodeNotEnrolled, "enrol first")})
+		case "push":
+			w.WriteJSON(protocol.Event{Type: "reports-changed", Data: map[string]int{"queued": 3}})
+			w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: map[string]any{}})
+		case "bye":
+			return false
+		case "hang":
+		}
+		return true
+	})
 }
 
 func TestCall(t *testing.T) {

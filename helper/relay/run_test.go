@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/detour-project/detour/helper/localapi/localapitest"
 	"io"
 	"log/slog"
 	"net"
@@ -21,39 +22,18 @@ import (
 // also stops listening, so nothing answers a reconnect.
 func fakeAgent(t *testing.T, dirs paths.Dirs) {
 	t.Helper()
-	ln, err := net.Listen("unix", dirs.Socket())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r, w := nativemsg.NewReader(c), nativemsg.NewWriter(c)
-				for {
-					b, err := r.Read()
-					if err != nil {
-						return
-					}
-					req, _ := protocol.ParseRequest(b)
-					switch req.Type {
-					case "drop":
-						return
-					case "die":
-						ln.Close()
-						return
-					default:
-						w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: map[string]any{}})
-					}
-				}
-			}()
+	var ln net.Listener
+	ln = localapitest.Serve(t, dirs, func(req protocol.Request, _ error, _ []byte, w *nativemsg.Writer) bool {
+		switch req.Type {
+		case "drop":
+			return false
+		case "die":
+			ln.Close()
+			return false
 		}
-	}()
+		w.WriteJSON(protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: map[string]any{}})
+		return true
+	})
 }
 
 type inProc struct {
