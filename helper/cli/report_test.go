@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -100,38 +98,13 @@ func TestReportAcceptance(t *testing.T) {
 	}
 
 	// The hub stores the next report, then hangs before answering.
-	committed := make(chan struct{}, 8)
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var statuses []int
-	h.Intercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		if r.URL.Path != "/api/v1/reports" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, r)
-		mu.Lock()
-		statuses = append(statuses, rec.Code)
-		mu.Unlock()
-		select {
-		case committed <- struct{}{}:
-		default:
-		}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		w.WriteHeader(rec.Code)
-		w.Write(rec.Body.Bytes())
-	})
+	held := h.HoldReportAnswers()
 	out, err = detour("report", "docs.google.com", "--need", "meeting", "--json")
 	if err != nil || !strings.Contains(out, `"queued"`) {
 		t.Fatalf("queued report: %v\n%s", err, out)
 	}
 	select {
-	case <-committed:
+	case <-held.Committed():
 	case <-time.After(20 * time.Second):
 		t.Fatal("the queued report never reached the hub")
 	}
@@ -149,7 +122,7 @@ func TestReportAcceptance(t *testing.T) {
 	for syscall.Kill(pid, 0) == nil { // wait until it is gone
 		time.Sleep(20 * time.Millisecond)
 	}
-	close(release)
+	held.Release()
 
 	// A new agent (started by the next command) resends the stored report:
 	// the hub answers 200 and counts it once.
@@ -160,14 +133,11 @@ func TestReportAcceptance(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for count() != 3 {
 		if time.Now().After(deadline) {
-			mu.Lock()
-			t.Fatalf("counted %d, want 3 (statuses %v)", count(), statuses)
+			t.Fatalf("counted %d, want 3 (statuses %v)", count(), held.Statuses())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Contains(statuses, http.StatusOK) {
+	if statuses := held.Statuses(); !slices.Contains(statuses, http.StatusOK) {
 		t.Fatalf("no idempotent resend (200) among %v", statuses)
 	}
 	time.Sleep(100 * time.Millisecond)

@@ -434,29 +434,7 @@ func TestKillMidSendLosesNothing(t *testing.T) {
 	}
 	// The hub stores the first report, then hangs before answering: the
 	// child is killed while it waits for the answer.
-	committed := make(chan struct{}, 16)
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var statuses []int
-	h.Intercept(func(w http.ResponseWriter, req *http.Request, next http.Handler) {
-		if req.URL.Path != "/api/v1/reports" {
-			next.ServeHTTP(w, req)
-			return
-		}
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, req)
-		mu.Lock()
-		statuses = append(statuses, rec.Code)
-		mu.Unlock()
-		committed <- struct{}{}
-		select {
-		case <-release:
-		case <-req.Context().Done():
-			return
-		}
-		w.WriteHeader(rec.Code)
-		w.Write(rec.Body.Bytes())
-	})
+	held := h.HoldReportAnswers()
 	run := func(mode string) (*exec.Cmd, *bufio.Scanner) {
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), "DETOUR_REPORTS_CHILD="+mode, "DETOUR_REPORTS_ROOT="+root)
@@ -480,7 +458,7 @@ func TestKillMidSendLosesNothing(t *testing.T) {
 		close(lines)
 	}()
 	select {
-	case <-committed:
+	case <-held.Committed():
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("no report reached the hub")
@@ -492,7 +470,7 @@ func TestKillMidSendLosesNothing(t *testing.T) {
 		}
 	}
 	cmd.Wait()
-	close(release)
+	held.Release()
 	if acked == 0 {
 		t.Fatal("the child acknowledged nothing before the kill")
 	}
@@ -503,8 +481,7 @@ func TestKillMidSendLosesNothing(t *testing.T) {
 	}
 	cmd.Wait()
 
-	mu.Lock()
-	defer mu.Unlock()
+	statuses := held.Statuses()
 	accepted, dup := 0, 0
 	for _, s := range statuses {
 		switch s {

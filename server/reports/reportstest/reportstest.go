@@ -103,6 +103,59 @@ func (h *Hub) Intercept(f func(w http.ResponseWriter, r *http.Request, next http
 	h.intercept = f
 }
 
+// Held is a hub that stores each report but holds its answer back until
+// Release: the window in which a client that dies has sent a report the hub
+// kept but never heard the hub take.
+type Held struct {
+	committed chan struct{}
+	release   chan struct{}
+	once      sync.Once
+	mu        sync.Mutex
+	statuses  []int
+}
+
+// HoldReportAnswers makes /api/v1/reports behave as Held says; other routes
+// pass straight through.
+func (h *Hub) HoldReportAnswers() *Held {
+	held := &Held{committed: make(chan struct{}, 64), release: make(chan struct{})}
+	h.Intercept(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if r.URL.Path != "/api/v1/reports" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		held.mu.Lock()
+		held.statuses = append(held.statuses, rec.Code)
+		held.mu.Unlock()
+		select {
+		case held.committed <- struct{}{}:
+		default:
+		}
+		select {
+		case <-held.release:
+		case <-r.Context().Done():
+			return
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	})
+	return held
+}
+
+// Committed receives once for each report the hub has stored.
+func (held *Held) Committed() <-chan struct{} { return held.committed }
+
+// Release lets held and later answers through.
+func (held *Held) Release() { held.once.Do(func() { close(held.release) }) }
+
+// Statuses are the hub's answers so far (202 accepted, 200 resend, ...).
+func (held *Held) Statuses() []int {
+	held.mu.Lock()
+	defer held.mu.Unlock()
+	return append([]int(nil), held.statuses...)
+}
+
 // Down makes the hub drop every connection, as a hub that is away would.
 func Down(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	if hj, ok := w.(http.Hijacker); ok {
