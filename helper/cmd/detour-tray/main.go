@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -48,6 +49,17 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	// One icon per user: a tray started by hand, whose agent then starts
+	// another, must not show two. Exit 0, so the agent does not restart it.
+	release, err := tray.SingleInstance(dirs)
+	if errors.Is(err, tray.ErrRunning) {
+		log.Print(err)
+		return
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer release()
 	m := tray.New(tray.LangFromEnv())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
