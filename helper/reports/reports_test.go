@@ -2,12 +2,14 @@ package reports
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -276,10 +278,16 @@ func TestRefusedReportFails(t *testing.T) {
 	h, r := enrolled(t, root)
 	bad := testReport()
 	bad.Host = "zoom.us" // not a host of google-docs
+	var logged bytes.Buffer
+	r.opts.Log = slog.New(slog.NewTextHandler(&logged, nil))
 	ctx := context.Background()
 	id, _, _ := r.Enqueue(bad, true)
 	if !r.SendNow(ctx, id) {
 		t.Fatal("a refused report stayed queued")
+	}
+	// Why it was given up is in the agent's log, not only in failed/.
+	if l := logged.String(); !strings.Contains(l, "gave up on a report") || !strings.Contains(l, "HTTP 400") {
+		t.Fatalf("the agent log does not say why the report was given up:\n%s", l)
 	}
 	st := r.Status()
 	if st.Failed != 1 || st.Queued != 0 || st.LastError == nil {

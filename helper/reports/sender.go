@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -163,28 +164,35 @@ func (r *Reporter) send(ctx context.Context, id string) (done bool, retry time.T
 		it.Token = ""
 		return false, r.retryToken(it, he.Reason)
 	case errors.As(err, &he) && he.Status >= 400 && he.Status < 500 && he.Status != 408 && he.Status != 429:
-		it.LastError = he.Reason
-		r.mu.Lock()
-		ferr := r.store.failItem(it)
-		r.lastErr = "the hub refused a report: " + he.Reason
-		r.mu.Unlock()
-		r.changed()
+		ferr := r.fail(it, "the hub refused a report: ", fmt.Sprintf("%s (HTTP %d)", he.Reason, he.Status))
 		return ferr == nil, r.opts.Now().Add(r.opts.Backoff)
 	default:
 		return false, r.backoff(it, err.Error())
 	}
 }
 
+// fail gives up on a report: it moves to failed/ (kept for the person, who
+// can see why), the status says so, and the agent's log records the reason,
+// which is otherwise only in the file.
+func (r *Reporter) fail(it *Item, summary, reason string) error {
+	it.LastError = reason
+	r.mu.Lock()
+	err := r.store.failItem(it)
+	r.lastErr = summary + reason
+	r.mu.Unlock()
+	r.opts.Log.Warn("reports: gave up on a report", "service", it.Report.Service, "reason", reason, "kept", err == nil)
+	if err != nil {
+		r.opts.Log.Error("reports: could not keep the refused report", "err", err)
+	}
+	r.changed()
+	return err
+}
+
 // retryToken gives a report a few fresh tokens before calling it failed.
 func (r *Reporter) retryToken(it *Item, reason string) time.Time {
 	it.TokenFailures++
 	if it.TokenFailures > 3 {
-		it.LastError = reason
-		r.mu.Lock()
-		r.store.failItem(it)
-		r.lastErr = "a report was refused: " + reason
-		r.mu.Unlock()
-		r.changed()
+		r.fail(it, "a report was refused: ", reason)
 		return r.opts.Now()
 	}
 	return r.backoff(it, reason)
