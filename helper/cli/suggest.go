@@ -196,6 +196,11 @@ func printSuggestion(w io.Writer, res protocol.SuggestResult, ix *whitelist.Inde
 		fmt.Fprintf(w, "Status at %s: %s.\n", orgName, res.Status)
 	}
 	fmt.Fprintf(w, "Approved by %s.\n", countOf(res.Approvals, "organisation", "organisations"))
+	// The organisation's own word, cleaned again for the terminal (an agent
+	// of another version may not have), further lines indented.
+	if note := whitelist.CleanNote(res.Note); note != "" {
+		fmt.Fprintf(w, "What your IT team says: %s\n", strings.ReplaceAll(note, "\n", "\n  "))
+	}
 	if len(res.Alternatives) == 0 {
 		fmt.Fprintln(w, "No approved alternative is known.")
 	} else {

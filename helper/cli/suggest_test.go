@@ -249,3 +249,38 @@ func TestSyncWithoutAgent(t *testing.T) {
 		t.Errorf("sync without a hub: exit %d %q", code, errs)
 	}
 }
+
+func TestPrintSuggestionNote(t *testing.T) {
+	svc, org := "zoom", "example-borough"
+	base := protocol.SuggestResult{Host: "zoom.us", Service: &svc, Org: &org, Status: wl.Blocked, Approvals: 2, Alternatives: []protocol.Alternative{}}
+	cases := []struct {
+		name, note string
+		want       []string // lines that must appear
+		not        []string // text that must not
+	}{
+		{"no note: no line", "", nil, []string{"IT team"}},
+		{"a note", "Use Teams for meetings with other organisations; ask IT for a guest account.",
+			[]string{"What your IT team says: Use Teams for meetings with other organisations; ask IT for a guest account.\n"}, nil},
+		{"several lines are indented, markup printed as it is, escapes dropped",
+			"Use Teams.\n<img src=x onerror=alert(1)>\x1b[2J\r",
+			[]string{"What your IT team says: Use Teams.\n  <img src=x onerror=alert(1)>[2J\n"}, []string{"\x1b", "\r"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := base
+			res.Note = tc.note
+			var b bytes.Buffer
+			printSuggestion(&b, res, nil)
+			for _, w := range tc.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, b.String())
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(b.String(), n) {
+					t.Errorf("output has %q:\n%s", n, b.String())
+				}
+			}
+		})
+	}
+}

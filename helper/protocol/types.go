@@ -152,6 +152,11 @@ type SuggestResult struct {
 	Approvals    int           `json:"approvals"`
 	Alternatives []Alternative `json:"alternatives"`
 	Stale        bool          `json:"stale"`
+	// Note is the organisation's note on its policy for the service (what
+	// its IT team says: "Use Teams for meetings with other organisations"),
+	// "" when there is none. Plain text, possibly several lines: show it as
+	// text, never as markup.
+	Note string `json:"note"`
 }
 
 // Alternative is one suggested service with the reasons for its rank.

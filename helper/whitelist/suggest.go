@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/detour-project/detour/helper/protocol"
 	wl "github.com/detour-project/detour/shared/whitelist"
@@ -29,7 +31,8 @@ const MaxAlternatives = 5
 // most likely to work with the people you collaborate with), then by shared
 // features. Without an organisation (or one the document does not know),
 // the same category is ranked by approvals across organisations alone.
-// stale is copied into the result so that the caller can warn.
+// stale is copied into the result so that the caller can warn. note is the
+// organisation's note on its policy for the service, "" without one.
 func (ix *Index) Suggest(host, org string, stale bool) protocol.SuggestResult {
 	res := protocol.SuggestResult{
 		Host:         normHost(host),
@@ -55,6 +58,7 @@ func (ix *Index) Suggest(host, org string, stale bool) protocol.SuggestResult {
 		own = ix.Policy(org, s.ID)
 		if own != nil {
 			res.Status = own.Status
+			res.Note = CleanNote(own.Note)
 		}
 	}
 
@@ -133,6 +137,36 @@ func (ix *Index) Suggest(host, org string, stale bool) protocol.SuggestResult {
 		res.Alternatives = append(res.Alternatives, protocol.Alternative{Service: c.svc.ID, Rank: i + 1, Reasons: c.reasons})
 	}
 	return res
+}
+
+// MaxNote bounds a policy note in a suggest result, in bytes: the hub's own
+// limit for notes (so a note it accepted is never cut), and no more
+// characters than the protocol schema's maxLength for `note`.
+const MaxNote = 2000
+
+// CleanNote makes a policy note safe to pass on and to print: valid UTF-8;
+// no control characters (C0, DEL, C1) but newline and tab, so a terminal
+// escape or a stray carriage return is dropped; no surrounding space; at most
+// MaxNote bytes, cut at a character boundary. The hub refuses worse notes already; this
+// holds for any signed document. Markup is left as it is: it is text, and
+// whoever shows it shows it as text.
+func CleanNote(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > MaxNote {
+		cut := MaxNote
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = strings.TrimSpace(s[:cut])
+	}
+	return s
 }
 
 // sharedFeatures lists b's features that a also has, in a's order.

@@ -26,6 +26,10 @@ func rankingDoc(t *testing.T) *Index {
 	pol := func(org, service, status string, alts ...string) wl.Policy {
 		return wl.Policy{Org: org, Service: service, Status: status, Alternatives: alts}
 	}
+	noted := func(p wl.Policy, note string) wl.Policy {
+		p.Note = note
+		return p
+	}
 	d := &wl.Document{
 		Schema: wl.Schema, Version: 1, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
 		Categories: wl.Categories,
@@ -44,12 +48,12 @@ func rankingDoc(t *testing.T) *Index {
 			{ID: "c", Name: "Org C", Sector: "health"}, {ID: "d", Name: "Org D", Sector: "health"},
 		},
 		Policies: []wl.Policy{
-			pol("a", "zoom", wl.Blocked, "teams", "word"),
+			noted(pol("a", "zoom", wl.Blocked, "teams", "word"), noteA),
 			pol("a", "meet", wl.Blocked),
 			pol("a", "teams", wl.Approved), pol("a", "webex", wl.Approved), pol("a", "whereby", wl.Approved),
-			pol("a", "jitsi", wl.Restricted),
+			noted(pol("a", "jitsi", wl.Restricted), noteHostile),
 			pol("a", "gdocs", wl.Blocked, "word"), pol("a", "word", wl.Approved),
-			pol("b", "teams", wl.Approved), pol("b", "webex", wl.Approved), pol("b", "zoom", wl.Approved),
+			pol("b", "teams", wl.Approved), pol("b", "webex", wl.Approved), noted(pol("b", "zoom", wl.Approved), noteB),
 			pol("c", "teams", wl.Approved), pol("c", "whereby", wl.Approved), pol("c", "zoom", wl.Approved),
 			pol("d", "webex", wl.Approved),
 		},
@@ -59,6 +63,16 @@ func rankingDoc(t *testing.T) *Index {
 	}
 	return NewIndex(d)
 }
+
+// Policy notes in rankingDoc.
+const (
+	noteA       = "Use Teams for meetings with other organisations; ask IT for a guest account."
+	noteB       = "Approved for meetings with patients.\nUse your work account."
+	noteHostile = "  <img src=x onerror=alert(1)> \x1b[31mred\r\n\tand \"quoted\" & more\u009b  "
+	// noteHostile as the result carries it: markup kept (it is text), control
+	// characters but newline and tab dropped, surrounding space trimmed.
+	noteHostileClean = "<img src=x onerror=alert(1)> [31mred\n\tand \"quoted\" & more"
+)
 
 type want struct {
 	service string
@@ -79,46 +93,54 @@ func TestSuggestRanking(t *testing.T) {
 		status          string
 		approvals       int
 		alts            []want
+		note            string
 	}{
 		{"org's alternatives first, in its order, then approved here by approvals", "zoom.example", "a", "zoom", wl.Blocked, 2, []want{
 			{"teams", []string{org, here, byN, feat}},
 			{"word", []string{org, here, byN}}, // another category, no shared features
 			{"webex", []string{here, byN, feat}},
 			{"whereby", []string{here, byN, feat}},
-		}},
+		}, noteA},
 		{"equal approvals: more shared features first", "meet.example", "a", "meet", wl.Blocked, 0, []want{
 			{"webex", []string{here, byN, feat}}, // 3 shared, beats teams' 2 although it sorts later
 			{"teams", []string{here, byN, feat}},
 			{"whereby", []string{here, byN, feat}},
-		}},
-		{"restricted and unknown services are not offered as approved here", "jitsi.example", "a", "jitsi", wl.Restricted, 0, []want{
+		}, ""},
+		{"restricted and unknown services are not offered as approved here; a hostile note is cleaned, markup kept as text", "jitsi.example", "a", "jitsi", wl.Restricted, 0, []want{
 			{"teams", []string{here, byN, feat}},
 			{"webex", []string{here, byN, feat}},
 			{"whereby", []string{here, byN, feat}},
-		}},
+		}, noteHostileClean},
 		{"no organisation: approvals across organisations", "zoom.example", "", "zoom", wl.Unknown, 2, []want{
 			{"teams", []string{byN, feat}},
 			{"webex", []string{byN, feat}},
 			{"whereby", []string{byN, feat}},
-		}},
+		}, ""}, // zoom at no organisation: nobody's note
 		{"organisation the document does not know: as without one", "zoom.example", "nobody", "zoom", wl.Unknown, 2, []want{
 			{"teams", []string{byN, feat}},
 			{"webex", []string{byN, feat}},
 			{"whereby", []string{byN, feat}},
-		}},
-		{"approved here: status approved, others approved here still listed", "zoom.example", "b", "zoom", wl.Approved, 2, []want{
+		}, ""},
+		{"approved here: status approved, others approved here still listed, the organisation's note", "zoom.example", "b", "zoom", wl.Approved, 2, []want{
 			{"teams", []string{here, byN, feat}},
 			{"webex", []string{here, byN, feat}},
-		}},
+		}, noteB},
 		{"no policy at the organisation: status unknown", "whereby.example", "d", "whereby", wl.Unknown, 2, []want{
 			{"webex", []string{here, byN, feat}},
-		}},
-		{"subdomain, mixed case, trailing dot", "US02web.Zoom.Example.", "a", "zoom", wl.Blocked, 2, nil},
-		{"host not in the catalog", "intranet.example.org", "a", "", wl.Unknown, 0, []want{}},
+		}, ""},
+		{"subdomain, mixed case, trailing dot", "US02web.Zoom.Example.", "a", "zoom", wl.Blocked, 2, nil, noteA},
+		{"a policy without a note: no note", "gdocs.example", "a", "gdocs", wl.Blocked, 0, []want{
+			{"word", []string{org, here, byN, feat}},
+		}, ""},
+		{"another organisation's note is not shown", "zoom.example", "c", "zoom", wl.Approved, 2, nil, ""},
+		{"host not in the catalog", "intranet.example.org", "a", "", wl.Unknown, 0, []want{}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := ix.Suggest(tc.host, tc.org, false)
+			if got.Note != tc.note {
+				t.Errorf("note %q, want %q", got.Note, tc.note)
+			}
 			if tc.service == "" {
 				if got.Service != nil || len(got.Alternatives) != 0 || got.Status != wl.Unknown {
 					t.Fatalf("not-in-catalog host gave %+v", got)
@@ -297,5 +319,56 @@ func TestSuggestResultsMatchProtocolSchema(t *testing.T) {
 	}
 	if n < 100 {
 		t.Errorf("only %d results checked", n)
+	}
+}
+
+func TestCleanNote(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"empty", "", ""},
+		{"plain", noteA, noteA},
+		{"lines and tabs kept, space trimmed", "  one\n\ttwo \n", "one\n\ttwo"},
+		{"markup is text", "<b>bold</b> & <script>x</script>", "<b>bold</b> & <script>x</script>"},
+		{"controls dropped: C0, DEL, C1, CR", "a\x00b\x07c\x1bd\x7fe\u0085f\u009bg\r\n", "abcdefg"},
+		{"invalid UTF-8 replaced", "caf\xe9", "caf\uFFFD"},
+		{"Welsh kept", "Defnyddiwch Teams; gofynnwch i'r tîm TG.", "Defnyddiwch Teams; gofynnwch i'r tîm TG."},
+		{"long ASCII cut to MaxNote", strings.Repeat("a", MaxNote+500), strings.Repeat("a", MaxNote)},
+		{"cut at a character boundary", strings.Repeat("€", MaxNote), strings.Repeat("€", MaxNote/3)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CleanNote(tc.in); got != tc.want {
+				t.Errorf("CleanNote(%q)\n got  %q\n want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSuggestNoteMatchesProtocolSchema: whatever note a signed document
+// holds, the result stays valid for the extension.
+func TestSuggestNoteMatchesProtocolSchema(t *testing.T) {
+	set, err := protocolschema.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, note := range []string{"", noteA, noteHostile, strings.Repeat("a", 5000), strings.Repeat("€\r", 2000), "\xff\xfe<x>"} {
+		d := &wl.Document{
+			Schema: wl.Schema, Version: 1, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
+			Categories: wl.Categories,
+			Services: []wl.Service{{ID: "zoom", Name: "Zoom", Vendor: "v", Category: "video",
+				Hosts: []string{"zoom.example"}, URL: "https://zoom.example/"}},
+			Organisations: []wl.Organisation{{ID: "a", Name: "Org A", Sector: "health"}},
+			Policies:      []wl.Policy{{Org: "a", Service: "zoom", Status: wl.Blocked, Alternatives: []string{}, Note: note}},
+		}
+		res := NewIndex(d).Suggest("zoom.example", "a", false)
+		if note != "" && res.Note == "" {
+			t.Errorf("note %.20q lost", note)
+		}
+		b, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := set.ValidateResult("suggest", b); err != nil {
+			t.Errorf("note %.20q: %v", note, err)
+		}
 	}
 }
