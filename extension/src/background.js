@@ -221,6 +221,7 @@ async function suggest(host) {
   return {
     source: 'helper', status: r.status ?? 'unknown', approvals: typeof r.approvals === 'number' ? r.approvals : null,
     alternatives, stale: !!r.stale, org: r.org ?? null, built_at: SNAPSHOT.built_at,
+    note: typeof r.note === 'string' ? r.note : '', // the organisation's own words: the prompt shows them as text
   };
 }
 

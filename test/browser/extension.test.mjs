@@ -1,8 +1,9 @@
 // The real extension in Debian Chromium with the real native host (relay and
 // agent): the helper connects; a filter's block page on a catalog host ends on
-// the prompt with an alternative; a site that is merely down does not; the
-// prompt and popup pass axe-core in English and Welsh; without the helper the
-// extension degrades (snapshot suggestions, reporting visibly unavailable).
+// the prompt with an alternative and the organisation's note, quoted as text;
+// a site that is merely down does not; the prompt and popup pass axe-core in
+// English and Welsh; without the helper the extension degrades (snapshot
+// suggestions, reporting visibly unavailable).
 import { test, before, after, describe } from 'node:test';
 import { rmSync } from 'node:fs';
 import assert from 'node:assert/strict';
@@ -10,6 +11,11 @@ import { launchChromium, startHub, enrolHelper, tempDir, makeTLS, startSite, clo
 
 const PROMPT = `chrome-extension://${CHROME_ID}/src/prompt/prompt.html`;
 const SECRET_PATH = '/document/d/SECRET-DOC-ID/edit?usp=sharing';
+// The organisation's note on its Google Docs policy: two lines, the second
+// markup that must be shown as text and never run.
+const HOSTILE = '<img src=x onerror=alert(1)>';
+const NOTE = `Use Microsoft 365 for documents shared with other organisations; ask IT for a guest account.\n${HOSTILE}`;
+const APPROVED_NOTE = `Approved for documents that other organisations share with you.\n${HOSTILE}`;
 
 async function gotoQuiet(page, url) {
   // The extension may replace the navigation with its prompt: that is not an error here.
@@ -28,7 +34,7 @@ describe('with the helper', () => {
     // A hub with an organisation that blocks Google Docs and names Microsoft 365 instead.
     hub = await startHub();
     hub.admin('org', 'add', 'example-borough', '--name', 'Example Borough Council');
-    hub.admin('policy', 'set', 'example-borough', 'google-docs', 'blocked', '--alternatives', 'microsoft-365');
+    hub.admin('policy', 'set', 'example-borough', 'google-docs', 'blocked', '--alternatives', 'microsoft-365', '--note', NOTE);
     hub.admin('policy', 'set', 'example-borough', 'microsoft-365', 'approved');
     // The device is enrolled with that organisation (which pins the hub's keys).
     home = tempDir('dt-home');
@@ -79,6 +85,8 @@ describe('with the helper', () => {
       return Number(v) >= 4;
     }, { timeout: 30000, interval: 500, what: 'the whitelist from the hub' });
     const page = await b.context.newPage();
+    let dialogs = 0;
+    page.on('dialog', (d) => { dialogs++; d.dismiss().catch(() => {}); });
     await gotoQuiet(page, `https://docs.google.com${SECRET_PATH}`);
     await promptPage(page);
     const url = new URL(page.url());
@@ -99,6 +107,16 @@ describe('with the helper', () => {
     assert.match(alts[0].text, /Your organisation recommends it instead of Google Docs/);
     assert.match(alts[0].text, /Your organisation approves it/);
     assert.match(await page.textContent('#alt-intro'), /Your organisation has decided to block/);
+    // The organisation's note, under the heading, quoted as text: the markup
+    // in it is shown literally and makes no element.
+    assert.equal(await page.getAttribute('body', 'data-org-note'), 'shown');
+    assert.ok(await page.isVisible('#org-note'), 'the note is shown');
+    assert.equal(await page.textContent('#org-note-heading'), 'What your IT team says:');
+    const lines = await page.$$eval('#org-note blockquote p', (els) => els.map((e) => e.textContent));
+    assert.deepEqual(lines, NOTE.split('\n'));
+    assert.ok((await page.textContent('#org-note-text')).includes(HOSTILE));
+    assert.equal((await page.$$('#org-note img, #org-note-text *:not(p)')).length, 0, 'the note made no elements');
+    assert.equal(dialogs, 0);
     assert.ok(!(await page.isHidden('#approvals')), 'how many organisations approve the blocked tool');
     assert.match(await page.textContent('#approvals'), /0 organisations approve Google Docs/);
     // The helper's diagnosis decided, and named the filter.
@@ -195,7 +213,7 @@ describe('with the helper', () => {
 
   test('when the organisation approves a reported service, the popup says so', async () => {
     // Google Docs was reported above; the organisation now approves it.
-    hub.admin('policy', 'set', 'example-borough', 'google-docs', 'approved');
+    hub.admin('policy', 'set', 'example-borough', 'google-docs', 'approved', '--note', APPROVED_NOTE);
     const p = await b.openPopup();
     await p.waitForSelector('#approved-list li[data-service="google-docs"]', { timeout: 30000 });
     assert.match(await p.textContent('#approved-list'), /You reported Google Docs.*: your organisation now approves it/);
@@ -207,6 +225,8 @@ describe('with the helper', () => {
     await promptPage(page);
     assert.equal(await page.getAttribute('body', 'data-status'), 'approved');
     assert.match(await page.textContent('#approved-note'), /Your organisation lists Google Docs.* as approved/);
+    // The note follows the policy: the new one, still as text.
+    assert.deepEqual(await page.$$eval('#org-note blockquote p', (els) => els.map((e) => e.textContent)), APPROVED_NOTE.split('\n'));
     await page.close();
     await p.close();
   });
@@ -233,6 +253,10 @@ describe('with the helper', () => {
       await page.waitForSelector('body[data-ready="true"]');
       assert.equal(await page.getAttribute('html', 'lang'), lang);
       if (lang === 'cy') assert.match(await page.textContent('h1'), /rwystro/);
+      // The organisation's note (by now the one given with the approval) stays
+      // as written; its heading is translated.
+      assert.equal(await page.textContent('#org-note-heading'), lang === 'cy' ? 'Beth mae eich tîm TG yn ei ddweud:' : 'What your IT team says:');
+      assert.ok((await page.textContent('#org-note-text')).includes(HOSTILE));
       await page.click('#details summary');
       const v1 = await axe(page);
       assert.deepEqual(v1, [], `prompt (${lang}): ${JSON.stringify(v1, null, 1)}`);
@@ -265,6 +289,8 @@ describe('without the helper (degraded mode)', () => {
     await gotoQuiet(page, `https://docs.google.com${SECRET_PATH}`);
     await promptPage(page);
     assert.equal(await page.getAttribute('body', 'data-suggest-source'), 'snapshot');
+    assert.equal(await page.getAttribute('body', 'data-org-note'), 'none', 'no organisation, no note');
+    assert.ok(await page.isHidden('#org-note'));
     assert.ok((await page.$$('#alternatives li')).length >= 1);
     assert.equal(await page.isDisabled('#report'), true);
     assert.match(await page.textContent('#report-unavailable'), /needs the Detour helper/);

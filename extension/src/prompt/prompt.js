@@ -76,6 +76,22 @@ async function main() {
     $('alt-intro').textContent = (sug.status === 'blocked' ? t('statusBlockedHere', [name]) + ' ' : '')
       + t(sug.source !== 'helper' ? 'altIntroSnapshot' : sug.org ? 'altIntroHelper' : 'altIntroHelperNoOrg');
   }
+  // What the organisation's IT team wrote with its policy for this tool,
+  // quoted under the heading: text only, one paragraph a line.
+  const orgNote = typeof sug?.note === 'string' ? sug.note.trim().slice(0, 2000) : '';
+  if (orgNote) {
+    const quote = $('org-note-text');
+    for (const line of orgNote.split('\n')) {
+      if (!line.trim()) continue;
+      const p = document.createElement('p');
+      p.className = 'govuk-body';
+      p.textContent = line;
+      quote.append(p);
+    }
+    quote.lastElementChild?.classList.add('govuk-!-margin-bottom-0');
+    $('org-note').hidden = false;
+  }
+  document.body.dataset.orgNote = orgNote ? 'shown' : 'none';
   for (const a of alts) {
     const li = document.createElement('li');
     li.className = 'detour-alternative';
