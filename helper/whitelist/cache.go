@@ -24,9 +24,12 @@ func CachePath(dirs paths.Dirs) string { return filepath.Join(dirs.State, CacheN
 // (so that it can be verified again on every start) and what the agent
 // needs to sync efficiently and to say how old its copy is.
 type cacheFile struct {
-	Envelope  wl.Envelope `json:"envelope"`
-	ETag      string      `json:"etag,omitempty"`
-	FetchedAt time.Time   `json:"fetched_at"`
+	Envelope wl.Envelope `json:"envelope"`
+	// Hub is the URL the copy came from; empty in caches written before it
+	// was recorded, which are taken to come from the configured hub.
+	Hub       string    `json:"hub,omitempty"`
+	ETag      string    `json:"etag,omitempty"`
+	FetchedAt time.Time `json:"fetched_at"`
 }
 
 // Copy is one verified whitelist version with what is known about how it
@@ -36,6 +39,7 @@ type Copy struct {
 	Index     *Index
 	Payload   []byte // the signed bytes, to tell two same-numbered versions apart
 	Envelope  wl.Envelope
+	Hub       string // the hub URL it came from (see hubID)
 	ETag      string
 	FetchedAt time.Time
 }
@@ -84,11 +88,11 @@ func ReadCache(path string, keys []ed25519.PublicKey) (*Copy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("whitelist cache %s: %w", path, err)
 	}
-	return &Copy{Doc: doc, Index: NewIndex(doc), Payload: payload, Envelope: f.Envelope, ETag: f.ETag, FetchedAt: f.FetchedAt}, nil
+	return &Copy{Doc: doc, Index: NewIndex(doc), Payload: payload, Envelope: f.Envelope, Hub: hubID(f.Hub), ETag: f.ETag, FetchedAt: f.FetchedAt}, nil
 }
 
 func writeCache(path string, c *Copy) error {
-	b, err := json.Marshal(cacheFile{Envelope: c.Envelope, ETag: c.ETag, FetchedAt: c.FetchedAt.UTC()})
+	b, err := json.Marshal(cacheFile{Envelope: c.Envelope, Hub: c.Hub, ETag: c.ETag, FetchedAt: c.FetchedAt.UTC()})
 	if err != nil {
 		return fmt.Errorf("whitelist cache: encode: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -36,8 +37,10 @@ var (
 	ErrNoHub          = errors.New("no hub configured: run detour enrol")
 	ErrHubUnreachable = errors.New("hub unreachable")
 	ErrHubRefused     = errors.New("the hub refused this device: run detour enrol")
-	ErrRollback       = errors.New("whitelist version is older than the one held")
-	ErrConflict       = errors.New("whitelist version is the one held but its content differs")
+	// ErrRollback ends a message that says which versions: "version 4 is
+	// older than version 5 accepted before; refusing a rollback".
+	ErrRollback = errors.New("refusing a rollback")
+	ErrConflict = errors.New("whitelist version is one accepted before but its content differs")
 )
 
 // Options configure a Client. Settings is called at each use, so that an
@@ -45,11 +48,15 @@ var (
 // without a restart.
 type Options struct {
 	CachePath string
-	Settings  func() config.Config
-	Log       *slog.Logger
-	HTTP      *http.Client  // default: a client with a 30 s timeout
-	Interval  time.Duration // default DefaultInterval
-	Now       func() time.Time
+	// VersionsPath keeps the highest version accepted from each hub, so that
+	// a lost or damaged cache does not lower the bar (highwater.go); by
+	// default VersionsName beside the cache.
+	VersionsPath string
+	Settings     func() config.Config
+	Log          *slog.Logger
+	HTTP         *http.Client  // default: a client with a 30 s timeout
+	Interval     time.Duration // default DefaultInterval
+	Now          func() time.Time
 	// Header, if set, adds headers to every request to the hub, HTTP and
 	// WebSocket: the device credential of a hub that does not publish its
 	// members' policies (DESIGN.md, "The hub API").
@@ -59,7 +66,8 @@ type Options struct {
 // Client holds the agent's verified copy and keeps it in sync.
 type Client struct {
 	opt      Options
-	acceptMu sync.Mutex // serialises version decisions, so rollback checks are atomic
+	acceptMu sync.Mutex           // serialises version decisions, so rollback checks are atomic
+	high     map[string]highWater // by hubID; guarded by acceptMu
 
 	mu          sync.Mutex
 	cur         *Copy
@@ -89,13 +97,21 @@ func New(opt Options) *Client {
 	if opt.Settings == nil {
 		opt.Settings = func() config.Config { return config.Config{} }
 	}
-	c := &Client{opt: opt, kickPoll: make(chan struct{}, 1), kickPush: make(chan struct{}, 1)}
+	if opt.VersionsPath == "" && opt.CachePath != "" {
+		opt.VersionsPath = filepath.Join(filepath.Dir(opt.CachePath), VersionsName)
+	}
+	c := &Client{opt: opt, high: map[string]highWater{}, kickPoll: make(chan struct{}, 1), kickPush: make(chan struct{}, 1)}
+	c.acceptMu.Lock()
+	defer c.acceptMu.Unlock()
+	c.mergeVersions()
 	c.loadCache()
 	return c
 }
 
+// loadCache is called with acceptMu held.
 func (c *Client) loadCache() {
-	keys, err := PinnedKeys(c.opt.Settings().WhitelistKeys)
+	st := c.opt.Settings()
+	keys, err := PinnedKeys(st.WhitelistKeys)
 	if err != nil {
 		c.opt.Log.Info("whitelist cache not loaded", "err", err)
 		return
@@ -109,6 +125,19 @@ func (c *Client) loadCache() {
 		}
 		return
 	}
+	if cp.Hub == "" {
+		cp.Hub = hubID(st.Hub)
+	}
+	// A validly signed but older copy put in the cache's place is a
+	// rollback too.
+	pinned, sum := pinnedKeyStrings(st.WhitelistKeys), payloadSum(cp.Payload)
+	if err := c.checkFloor(cp.Hub, pinned, cp.Doc.Version, sum); err != nil {
+		c.opt.Log.Warn("whitelist cache refused; it will be replaced on the next sync", "err", err)
+		return
+	}
+	// A cache from before the record existed, or whose record was lost,
+	// sets it.
+	c.raise(cp.Hub, pinned, cp.Doc.Version, sum)
 	c.mu.Lock()
 	c.cur, c.lastContact = cp, cp.FetchedAt
 	c.mu.Unlock()
@@ -195,13 +224,23 @@ func (c *Client) Suggest(host, org string) protocol.SuggestResult {
 	return SeedIndex().Suggest(host, org, true)
 }
 
-// Accept verifies env and, if it is newer than the copy held, makes it
-// current, writes the cache and tells the listeners. It reports whether the
-// copy changed. source names where env came from, for the log.
+// Accept verifies env and, if it is a new version no older than any accepted
+// before from the hub, makes it current, writes the cache and tells the
+// listeners. It reports whether the
+// copy changed. source names where env came from, for the log. env is taken
+// to come from the configured hub.
 func (c *Client) Accept(env *wl.Envelope, etag, source string) (bool, error) {
+	return c.accept(env, etag, source, c.opt.Settings().Hub)
+}
+
+// accept is Accept for an envelope from hub. A version below the highest
+// ever accepted from that hub is refused, whether or not a copy is held: the
+// record outlives the cache (highwater.go).
+func (c *Client) accept(env *wl.Envelope, etag, source, hub string) (bool, error) {
 	c.acceptMu.Lock()
 	defer c.acceptMu.Unlock()
-	keys, err := PinnedKeys(c.opt.Settings().WhitelistKeys)
+	st := c.opt.Settings()
+	keys, err := PinnedKeys(st.WhitelistKeys)
 	if err != nil {
 		return false, err
 	}
@@ -209,23 +248,28 @@ func (c *Client) Accept(env *wl.Envelope, etag, source string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("whitelist from %s refused: %w", source, err)
 	}
-	now := c.opt.Now()
-	cur := c.Copy()
-	if cur != nil {
-		switch {
-		case doc.Version < cur.Doc.Version:
-			return false, fmt.Errorf("whitelist from %s refused: %w (got %d, hold %d)", source, ErrRollback, doc.Version, cur.Doc.Version)
-		case doc.Version == cur.Doc.Version && !bytes.Equal(payload, cur.Payload):
-			return false, fmt.Errorf("whitelist from %s refused: %w (version %d)", source, ErrConflict, doc.Version)
-		case doc.Version == cur.Doc.Version:
-			// The same document, perhaps signed again after a key rotation:
-			// keep the newest signatures, so the cache still verifies once
-			// the old key is unpinned.
-			c.refresh(etag, env)
-			return false, nil
-		}
+	hub = hubID(hub)
+	pinned, sum := pinnedKeyStrings(st.WhitelistKeys), payloadSum(payload)
+	c.mergeVersions()
+	if err := c.checkFloor(hub, pinned, doc.Version, sum); err != nil {
+		return false, fmt.Errorf("whitelist from %s refused: %w", source, err)
 	}
-	next := &Copy{Doc: doc, Index: NewIndex(doc), Payload: payload, Envelope: *env, ETag: etag, FetchedAt: now}
+	now := c.opt.Now()
+	if cur := c.Copy(); cur != nil && cur.Hub == hub && cur.Doc.Version == doc.Version {
+		if !bytes.Equal(payload, cur.Payload) {
+			return false, fmt.Errorf("whitelist from %s refused: %w (version %d)", source, ErrConflict, doc.Version)
+		}
+		// The same document, perhaps signed again after a key rotation:
+		// keep the newest signatures, so the cache still verifies once
+		// the old key is unpinned, and record the keys now pinned.
+		c.raise(hub, pinned, doc.Version, sum)
+		c.refresh(etag, env)
+		return false, nil
+	}
+	next := &Copy{Doc: doc, Index: NewIndex(doc), Payload: payload, Envelope: *env, Hub: hub, ETag: etag, FetchedAt: now}
+	// The record before the cache: a crash in between leaves the record
+	// ahead of the cache, never behind it.
+	c.raise(hub, pinned, doc.Version, sum)
 	if err := writeCache(c.opt.CachePath, next); err != nil {
 		// The version verified: use it now, and try the disk again next time.
 		c.opt.Log.Error("whitelist cache not written", "err", err)
@@ -345,7 +389,7 @@ func (c *Client) SyncNow(ctx context.Context) (bool, error) {
 	if err := json.Unmarshal(body, &env); err != nil {
 		return false, fmt.Errorf("whitelist from %s refused: %w: %v", st.Hub, wl.ErrMalformed, err)
 	}
-	return c.Accept(&env, resp.Header.Get("ETag"), st.Hub)
+	return c.accept(&env, resp.Header.Get("ETag"), st.Hub, st.Hub)
 }
 
 func (c *Client) addHeaders(h http.Header) {

@@ -153,7 +153,8 @@ func TestCacheSurvivesRestart(t *testing.T) {
 
 // TestTamperedCache: a cache that does not verify is never trusted, its
 // ETag is not sent (a 304 would confirm a copy we do not have), and the next
-// sync replaces it — even with a lower version than the tampered file claims.
+// sync replaces it — with a version lower than the tampered file claims, but
+// not lower than the version accepted before (TestRollbackSurvivesCache).
 func TestTamperedCache(t *testing.T) {
 	hubKey, other := newKey(t), newKey(t)
 	cases := []struct {
@@ -201,15 +202,15 @@ func TestTamperedCache(t *testing.T) {
 				t.Errorf("without a trusted copy suggest said status %q stale %v", s.Status, s.Stale)
 			}
 
-			hub.set(sign(t, doc(t, 2, time.Now(), time.Hour), hubKey))
-			if !mustSync(t, restarted) || version(restarted) != 2 {
-				t.Fatalf("sync after a tampered cache: version %d, want 2", version(restarted))
+			hub.set(sign(t, doc(t, 10, time.Now(), time.Hour), hubKey))
+			if !mustSync(t, restarted) || version(restarted) != 10 {
+				t.Fatalf("sync after a tampered cache: version %d, want 10", version(restarted))
 			}
 			if _, _, inm := hub.stats(); inm != "" {
 				t.Errorf("sent If-None-Match %q for a cache that did not verify", inm)
 			}
 			keys, _ := PinnedKeys([]wl.PublicKey{pub(hubKey)})
-			if cp, err := ReadCache(path, keys); err != nil || cp.Doc.Version != 2 {
+			if cp, err := ReadCache(path, keys); err != nil || cp.Doc.Version != 10 {
 				t.Fatalf("cache not replaced by a good copy: %v", err)
 			}
 		})

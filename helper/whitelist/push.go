@@ -160,7 +160,7 @@ func (c *Client) pushSession(ctx context.Context, hub string) error {
 		}
 		// A refused version does not end the connection: the next one may
 		// be good, and the hub is what it is.
-		if _, err := c.Accept(env, "", "push from "+hub); err != nil {
+		if _, err := c.accept(env, "", "push from "+hub, hub); err != nil {
 			c.opt.Log.Warn("whitelist push refused", "err", err)
 		}
 	}
