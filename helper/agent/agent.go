@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/detour-project/detour/installer"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/keyring"
 	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/installer"
 	protocolschema "github.com/detour-project/detour/shared/protocol"
 )
 
@@ -42,8 +43,13 @@ type Options struct {
 	// Log receives the agent's log; by default the agent log file (and
 	// stderr when it is a terminal).
 	Log *slog.Logger
-	// Ready, if set, is called once the agent answers requests.
+	// Ready, if set, is called once every subsystem is set up, so that no
+	// request waits any more. The agent answers hello, status and settings
+	// (and diagnose, suggest, sync) before that; see Run.
 	Ready func()
+
+	// openKeyring opens the keyring: keyring.Open, unless a test slows it.
+	openKeyring func(paths.Dirs) (keyring.Store, error)
 }
 
 // lockWait is how long a second agent waits for the lock when the holder
@@ -136,27 +142,54 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Requests wait for setup; the socket already accepts so that relays
 	// started at the same time connect at once.
-	// The keyring opens meanwhile: it can be slow, and only reports needs it.
+	//
+	// The keyring is not waited for. keyring.Open can take its whole timeout
+	// (5 s) when the Secret Service is locked or slow, and a browser gives
+	// up on a first hello that takes more than about 2 s, so a slow keyring
+	// must not hold up the requests that need no secret. It opens in the
+	// background; probe and whitelist set up meanwhile (they are quick), and
+	// the agent then answers. Reports, the only subsystem that needs the
+	// keyring, sets up once it is open: until then its request types are
+	// listed in hello and wait for it (setupInBackground), so only a report
+	// or an enrolment made in the first seconds waits for the keyring.
+	opener := opts.openKeyring
+	if opener == nil {
+		opener = keyring.Open
+	}
 	secrets := make(chan keyring.Store, 1)
-	go func() { secrets <- openSecrets(dirs, log) }()
+	go func() { secrets <- openSecrets(dirs, log, opener) }()
 	for _, s := range []struct {
 		name  string
 		setup func(context.Context, *Env) error
-	}{{"probe", setupProbe}, {"whitelist", setupWhitelist}, {"reports", setupReports}} {
-		if s.name == "reports" {
-			env.Secrets = <-secrets
-		}
+	}{{"probe", setupProbe}, {"whitelist", setupWhitelist}} {
 		if err := s.setup(runCtx, env); err != nil {
 			// A subsystem that cannot start leaves the others working; its
 			// requests answer "unknown type" and the log says why.
 			log.Error("subsystem setup failed", "subsystem", s.name, "err", err)
 		}
 	}
+	reportsDone := setupInBackground(runCtx, env, "reports", reportsTypes, func(ctx context.Context, env *Env) error {
+		select {
+		case env.Secrets = <-secrets:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return setupReports(ctx, env)
+	})
 	srv.setReady()
-	if opts.Ready != nil {
-		opts.Ready()
-	}
-	log.Info("agent ready", "capabilities", env.Reg.Types())
+	log.Info("agent answering", "capabilities", env.Reg.Types())
+	allReady := make(chan struct{})
+	go func() {
+		defer close(allReady)
+		<-reportsDone
+		if runCtx.Err() != nil {
+			return
+		}
+		log.Info("agent ready", "capabilities", env.Reg.Types())
+		if opts.Ready != nil {
+			opts.Ready()
+		}
+	}()
 
 	if !opts.NoTray && hasDesktop() {
 		path := opts.TrayPath
@@ -175,19 +208,80 @@ func Run(ctx context.Context, opts Options) error {
 	cancel()
 	ln.Close() // removes the socket file (SetUnlinkOnClose)
 	<-served
+	<-allReady // no setup, and no call to Ready, outlives Run
 	return nil
 }
 
+// reportsTypes are the request types setupReports registers, known before it
+// runs so that hello lists them while the keyring is still opening.
+var reportsTypes = []string{"report", "enrol"}
+
+// setupInBackground runs a subsystem's setup without holding up the agent's
+// other requests, for a subsystem that waits on something slow (reports on
+// the keyring). The setup registers into a registry of its own. The request
+// types it will provide are registered in the agent's at once, so that hello
+// lists them among the capabilities; a request for one of them waits for the
+// setup, within its own deadline, and is then answered by the handler the
+// setup registered. When the setup is done its handlers and status sections
+// join the agent's registry. Until then its status sections are absent and
+// status falls back as for a subsystem that is not there (enrolled: the
+// config names an organisation). The returned channel closes when the setup
+// is done or has failed.
+func setupInBackground(ctx context.Context, env *Env, name string, types []string, setup func(context.Context, *Env) error) <-chan struct{} {
+	own := NewRegistry(env.Reg.events)
+	senv := *env
+	senv.Reg = own
+	done := make(chan struct{})
+	for _, typ := range types {
+		env.Reg.Handle(typ, func(ctx context.Context, req protocol.Request) (any, error) {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return nil, protocol.Errorf(protocol.CodeTimeout, "%s: the agent's %s part is still starting", req.Type, name)
+			}
+			return own.Dispatch(ctx, req)
+		})
+	}
+	go func() {
+		defer close(done)
+		if err := setup(ctx, &senv); err != nil && ctx.Err() == nil {
+			// As for any subsystem: the others keep working, its requests
+			// answer "unknown type", and the log says why.
+			env.Log.Error("subsystem setup failed", "subsystem", name, "err", err)
+		}
+		adopt(env.Reg, own, types)
+	}()
+	return done
+}
+
+// adopt moves what a background setup registered into the agent's registry,
+// in place of the waiting handlers it stood in for.
+func adopt(into, from *Registry, waiting []string) {
+	from.mu.RLock()
+	defer from.mu.RUnlock()
+	into.mu.Lock()
+	defer into.mu.Unlock()
+	for _, typ := range waiting {
+		delete(into.handlers, typ)
+	}
+	for typ, h := range from.handlers {
+		into.handlers[typ] = h
+	}
+	for section, f := range from.status {
+		into.status[section] = f
+	}
+}
+
 // openSecrets opens the keyring, bounded: keyring.Open has its own timeout,
-// but a Secret Service that hangs must not hold the agent's start past it.
-func openSecrets(dirs paths.Dirs, log *slog.Logger) keyring.Store {
+// but a Secret Service that hangs must not hold the reports subsystem past it.
+func openSecrets(dirs paths.Dirs, log *slog.Logger, open func(paths.Dirs) (keyring.Store, error)) keyring.Store {
 	type result struct {
 		s   keyring.Store
 		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		s, err := keyring.Open(dirs)
+		s, err := open(dirs)
 		ch <- result{s, err}
 	}()
 	select {
