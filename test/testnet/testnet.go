@@ -85,6 +85,10 @@ type Network struct {
 
 	hosts   map[string]*behaviour
 	aliases map[string]string
+	// ready is closed when Start has filled hosts: the servers start
+	// listening before that, and a handler waits on ready before it reads
+	// them (the close orders Start's writes before every read).
+	ready   chan struct{}
 	closers []func()
 	tmpDir  string
 	once    sync.Once
@@ -124,7 +128,7 @@ func vendor(s string) *string { return &s }
 
 // Start brings the network up. Close it when done.
 func Start(opts Options) (n *Network, err error) {
-	n = &Network{Domain: Domain, hosts: map[string]*behaviour{}, aliases: map[string]string{}}
+	n = &Network{Domain: Domain, hosts: map[string]*behaviour{}, aliases: map[string]string{}, ready: make(chan struct{})}
 	started := n // the early returns below set n to nil before this runs
 	defer func() {
 		if err != nil {
@@ -422,6 +426,7 @@ func Start(opts Options) (n *Network, err error) {
 		Note: "the resolver does not answer and nothing is reachable", Expect: Expect{Method: method.Offline}}, &behaviour{})
 
 	sort.Slice(n.Scenarios, func(i, j int) bool { return n.Scenarios[i].Name < n.Scenarios[j].Name })
+	close(n.ready)
 	return n, nil
 }
 
@@ -461,6 +466,7 @@ func (n *Network) Close() {
 
 // lookup resolves an alias and finds a host's behaviour.
 func (n *Network) lookup(host string) (*behaviour, bool) {
+	<-n.ready
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
