@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -77,6 +78,22 @@ func commonFlags(fs *flag.FlagSet, cfg *hub.Config) {
 	fs.StringVar(&cfg.DataDir, "data", envOr("DETOUR_DATA", "detour-data"), "data folder: signing keys and the SQLite database")
 	fs.StringVar(&cfg.DSN, "db", os.Getenv("DETOUR_DB"), "database: sqlite:PATH or postgres://... (default sqlite:DATA/detour.db)")
 	fs.IntVar(&cfg.K, "k", 5, "k-anonymity threshold: counts below it show as \"fewer than k\"")
+	fs.StringVar(&cfg.PublicURL, "public-url", os.Getenv("DETOUR_PUBLIC_URL"),
+		"how helpers and browsers reach this hub, e.g. https://hub.example.org: it names the token issuer, and an https URL makes sign-in cookies Secure behind a TLS proxy")
+}
+
+// checkPublicURL refuses a --public-url that is not an absolute http(s) URL:
+// the token issuer is named after its host, so a typo would silently
+// invalidate every helper's unspent tokens.
+func checkPublicURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Path != "" && u.Path != "/" {
+		return fmt.Errorf("--public-url %q: want an http(s) URL with a host and no path, e.g. https://hub.example.org", s)
+	}
+	return nil
 }
 
 func envOr(k, def string) string {
@@ -92,6 +109,10 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	commonFlags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := checkPublicURL(cfg.PublicURL); err != nil {
+		fmt.Fprintf(stderr, "detour-server admin: %v\n", err)
 		return 2
 	}
 	rest := fs.Args()

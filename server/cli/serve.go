@@ -30,6 +30,10 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if err := checkPublicURL(cfg.PublicURL); err != nil {
+		fmt.Fprintf(stderr, "detour-server serve: %v\n", err)
+		return 2
+	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		fmt.Fprintln(stderr, "detour-server serve: --tls-cert and --tls-key go together")
 		return 2

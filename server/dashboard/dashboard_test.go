@@ -3,6 +3,8 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"github.com/detour-project/detour/server/aggregates"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -543,5 +545,35 @@ func TestSignInReplacesTheSession(t *testing.T) {
 	}
 	if _, err := loadSession(context.Background(), db, cur); err == nil {
 		t.Fatal("the session survives sign-out")
+	}
+}
+
+// TestLowThresholdIsWarnedOnEveryPage: a hub run with k below the default
+// (the demo runs k=1) says so on every page, in both languages; the default
+// shows no warning.
+func TestLowThresholdIsWarnedOnEveryPage(t *testing.T) {
+	cases := []struct {
+		k    int
+		lang string
+		want string // "" for no warning
+	}{
+		{5, "en", ""},
+		{1, "en", "Small counts are not hidden on this hub: its threshold is 1"},
+		{1, "cy", "Nid yw niferoedd bach wedi’u cuddio ar yr hwb hwn: ei drothwy yw 1"},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("k=%d/%s", c.k, c.lang), func(t *testing.T) {
+			e := newEnv(t, storetest.SQLite(t), func(o *Options) { o.Privacy = aggregates.Privacy{K: c.k} })
+			a := e.signIn("sector@example.org")
+			for _, path := range []string{"/?lang=" + c.lang, "/orgs?lang=" + c.lang, "/matrix?lang=" + c.lang, "/review?lang=" + c.lang} {
+				body := a.get(path).body
+				if got := strings.Contains(body, "govuk-warning-text"); got != (c.want != "") {
+					t.Errorf("%s: warning shown = %v, want %v", path, got, c.want != "")
+				}
+				if c.want != "" && !strings.Contains(body, c.want) {
+					t.Errorf("%s: warning text missing %q", path, c.want)
+				}
+			}
+		})
 	}
 }
