@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/detour-project/detour/shared/report"
 	"io"
 	"net/http"
 	"net/url"
@@ -26,18 +27,8 @@ import (
 	"github.com/detour-project/detour/shared/privacypass"
 )
 
-// Report is exactly what the hub receives: what was blocked, how, and for
-// whom — never who. No URL path, no address, no identifier, no free text.
-type Report struct {
-	Service       string `json:"service"`
-	Host          string `json:"host"`
-	Org           string `json:"org"`
-	Method        string `json:"method"`
-	Vendor        string `json:"vendor"`
-	Need          string `json:"need"`
-	Hour          string `json:"hour"`
-	ClientVersion string `json:"client_version"`
-}
+// Report is what the helper sends: see shared/report.
+type Report = report.Report
 
 // IssuerKey is an issuer public key as the hub publishes it.
 type IssuerKey struct {

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/detour-project/detour/server/aggregates"
@@ -57,6 +58,7 @@ type Dashboard struct {
 	tmpl     *template.Template
 	throttle *throttle
 	assets   fs.FS
+	ix       atomic.Pointer[index] // the current whitelist's index; see index
 }
 
 // New migrates the dashboard's tables and parses its templates.
@@ -321,6 +323,20 @@ func (d *Dashboard) changePassword(w http.ResponseWriter, r *http.Request, s *se
 }
 
 // doc is the latest whitelist, or an empty one before the catalog exists.
+// index is the look-up index of the current whitelist, built once per
+// published version rather than on every request: every page needs it, and
+// the catalog publishes each version as a new document that is never changed
+// afterwards, so the document's pointer says whether the index is current.
+func (d *Dashboard) index() *index {
+	doc := d.doc()
+	if ix := d.ix.Load(); ix != nil && ix.doc == doc {
+		return ix
+	}
+	ix := newIndex(doc)
+	d.ix.Store(ix)
+	return ix
+}
+
 func (d *Dashboard) doc() *whitelist.Document {
 	if c := d.opt.Catalog(); c != nil {
 		if doc := c.Document(); doc != nil {

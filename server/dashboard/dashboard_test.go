@@ -577,3 +577,34 @@ func TestLowThresholdIsWarnedOnEveryPage(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexFollowsPublishedVersions: the whitelist index is built once per
+// published version and rebuilt when a new version is published.
+func TestIndexFollowsPublishedVersions(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t), nil)
+	first := e.d.index()
+	if again := e.d.index(); again != first {
+		t.Fatal("the same version must reuse its index")
+	}
+	doc := e.cat.Document()
+	var org, svc string
+	for _, p := range doc.Policies {
+		if p.Status != whitelist.Approved {
+			org, svc = p.Org, p.Service
+			break
+		}
+	}
+	if org == "" {
+		t.Fatal("fixture has no policy that is not approved")
+	}
+	if _, err := e.cat.SetPolicy(context.Background(), whitelist.Policy{Org: org, Service: svc, Status: whitelist.Approved}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	next := e.d.index()
+	if next == first {
+		t.Fatal("a new version must get a new index")
+	}
+	if p := next.policy[[2]string{org, svc}]; p == nil || p.Status != whitelist.Approved {
+		t.Fatalf("the new index does not show the new policy: %+v", p)
+	}
+}

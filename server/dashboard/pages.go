@@ -109,7 +109,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s *session)
 		d.fail(w, r, s, err)
 		return
 	}
-	ix := newIndex(d.doc())
+	ix := d.index()
 	week := p.count(ov.BlocksThisWeek)
 	p.add(&section{ID: "week", Heading: p.t("overview.week"), Intro: p.t("overview.week_intro", ov.Week.From, ov.Week.To), Big: &week,
 		Fewer: p.t("count.fewer", p.K)})
@@ -124,7 +124,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 func (d *Dashboard) servicePage(w http.ResponseWriter, r *http.Request, s *session) {
-	ix := newIndex(d.doc())
+	ix := d.index()
 	id := r.PathValue("id")
 	svc := ix.services[id]
 	if svc == nil {
@@ -164,7 +164,7 @@ func (d *Dashboard) servicePage(w http.ResponseWriter, r *http.Request, s *sessi
 }
 
 func (d *Dashboard) orgsPage(w http.ResponseWriter, r *http.Request, s *session) {
-	ix := newIndex(d.doc())
+	ix := d.index()
 	p := d.newPage(r, s, "orgs.title")
 	tab, err := aggregates.GetOrgServiceTable(r.Context(), d.opt.DB, d.opt.Privacy, aggregates.LastDays(d.opt.Now(), reviewDays))
 	if err != nil {
@@ -196,7 +196,7 @@ func (d *Dashboard) orgsPage(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 func (d *Dashboard) orgPage(w http.ResponseWriter, r *http.Request, s *session) {
-	ix := newIndex(d.doc())
+	ix := d.index()
 	id := r.PathValue("id")
 	if ix.orgs[id] == nil {
 		d.status(w, r, s, http.StatusNotFound, "error.not_found")
@@ -251,7 +251,7 @@ func (d *Dashboard) orgPage(w http.ResponseWriter, r *http.Request, s *session) 
 }
 
 func (d *Dashboard) matrixPage(w http.ResponseWriter, r *http.Request, s *session) {
-	ix := newIndex(d.doc())
+	ix := d.index()
 	p := d.newPage(r, s, "matrix.title")
 	t := p.newTable("matrix", "matrix.title", "service")
 	for _, o := range ix.doc.Organisations {

@@ -54,7 +54,7 @@ func (d *Dashboard) reviewStates(ctx context.Context) (map[[2]string]reviewState
 }
 
 func (d *Dashboard) reviewQueue(w http.ResponseWriter, r *http.Request, s *session) {
-	ix := newIndex(d.doc())
+	ix := d.index()
 	p := d.newPage(r, s, "review.title")
 	pairs, err := aggregates.GetPairs(r.Context(), d.opt.DB, d.opt.Privacy, aggregates.LastDays(d.opt.Now(), reviewDays), "")
 	if err != nil {
@@ -139,11 +139,21 @@ func (d *Dashboard) reviewItem(w http.ResponseWriter, r *http.Request, s *sessio
 	d.showReviewItem(w, r, s, http.StatusOK, "")
 }
 
-func (d *Dashboard) showReviewItem(w http.ResponseWriter, r *http.Request, s *session, code int, errKey string) {
-	ix := newIndex(d.doc())
-	org, svc := r.PathValue("org"), r.PathValue("service")
+// reviewTarget reads the organisation and service a review route names and
+// answers 404 (ok false) when either is not in the current whitelist.
+func (d *Dashboard) reviewTarget(w http.ResponseWriter, r *http.Request, s *session) (ix *index, org, svc string, ok bool) {
+	ix = d.index()
+	org, svc = r.PathValue("org"), r.PathValue("service")
 	if ix.orgs[org] == nil || ix.services[svc] == nil {
 		d.status(w, r, s, http.StatusNotFound, "error.not_found")
+		return nil, "", "", false
+	}
+	return ix, org, svc, true
+}
+
+func (d *Dashboard) showReviewItem(w http.ResponseWriter, r *http.Request, s *session, code int, errKey string) {
+	ix, org, svc, ok := d.reviewTarget(w, r, s)
+	if !ok {
 		return
 	}
 	p := d.newPage(r, s, "review.item_title")
@@ -220,10 +230,8 @@ func (d *Dashboard) showReviewItem(w http.ResponseWriter, r *http.Request, s *se
 }
 
 func (d *Dashboard) reviewDecide(w http.ResponseWriter, r *http.Request, s *session) {
-	ix := newIndex(d.doc())
-	org, svc := r.PathValue("org"), r.PathValue("service")
-	if ix.orgs[org] == nil || ix.services[svc] == nil {
-		d.status(w, r, s, http.StatusNotFound, "error.not_found")
+	ix, org, svc, ok := d.reviewTarget(w, r, s)
+	if !ok {
 		return
 	}
 	status := r.PostFormValue("status")
@@ -285,10 +293,8 @@ func (d *Dashboard) reviewDecide(w http.ResponseWriter, r *http.Request, s *sess
 }
 
 func (d *Dashboard) reviewComment(w http.ResponseWriter, r *http.Request, s *session) {
-	ix := newIndex(d.doc())
-	org, svc := r.PathValue("org"), r.PathValue("service")
-	if ix.orgs[org] == nil || ix.services[svc] == nil {
-		d.status(w, r, s, http.StatusNotFound, "error.not_found")
+	_, org, svc, ok := d.reviewTarget(w, r, s)
+	if !ok {
 		return
 	}
 	body := strings.TrimSpace(r.PostFormValue("comment"))
@@ -371,7 +377,7 @@ func (d *Dashboard) auditEntries(ctx context.Context) ([]auditEntry, error) {
 }
 
 func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
-	ix := newIndex(d.doc())
+	ix := d.index()
 	p := d.newPage(r, s, "audit.title")
 	entries, err := d.auditEntries(r.Context())
 	if err != nil {
@@ -405,7 +411,7 @@ func (d *Dashboard) contactsPage(w http.ResponseWriter, r *http.Request, s *sess
 }
 
 func (d *Dashboard) showContacts(w http.ResponseWriter, r *http.Request, s *session, code int, errKey string, form *contact) {
-	ix := newIndex(d.doc())
+	ix := d.index()
 	p := d.newPage(r, s, "contacts.title")
 	p.Error = errKey
 	if r.URL.Query().Get("saved") != "" {
@@ -462,7 +468,7 @@ func (d *Dashboard) contactEdit(w http.ResponseWriter, r *http.Request, s *sessi
 }
 
 func (d *Dashboard) contactSave(w http.ResponseWriter, r *http.Request, s *session) {
-	ix := newIndex(d.doc())
+	ix := d.index()
 	c := &contact{ID: r.PathValue("id"), Org: r.PostFormValue("org"), Name: strings.TrimSpace(r.PostFormValue("name")),
 		Role: strings.TrimSpace(r.PostFormValue("role")), Email: strings.TrimSpace(r.PostFormValue("email")), Phone: strings.TrimSpace(r.PostFormValue("phone"))}
 	if c.ID != "" {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/detour-project/detour/shared/report"
 	"regexp"
 	"time"
 
@@ -18,23 +19,12 @@ import (
 	"github.com/detour-project/detour/shared/privacypass"
 )
 
-// Report is exactly what a report says: what was blocked, how, and for
-// whom, never who. The JSON names are the wire format of POST
-// /api/v1/reports; any other field is refused.
-type Report struct {
-	Service       string `json:"service"`
-	Host          string `json:"host"`
-	Org           string `json:"org"`
-	Method        string `json:"method"`
-	Vendor        string `json:"vendor"` // "" when no vendor was named
-	Need          string `json:"need"`
-	Hour          string `json:"hour"` // RFC 3339, UTC, truncated to the hour
-	ClientVersion string `json:"client_version"`
-}
+// Report is what the hub accepts: see shared/report.
+type Report = report.Report
 
-// canonical is the report's one byte form: the struct's fixed field order,
-// no HTML escaping. Its hash identifies the report across resends.
-func (r Report) canonical() []byte {
+// canonical is the report's one byte form: JSON in the struct's fixed field
+// order. Its hash identifies the report across resends.
+func canonical(r Report) []byte {
 	b, _ := json.Marshal(r) // only strings: cannot fail
 	return b
 }
@@ -173,7 +163,7 @@ func (s *Service) Accept(ctx context.Context, r Report, token []byte) (Outcome, 
 			return 0, "", refuse(401, "token: signature does not verify")
 		}
 	}
-	canon := r.canonical()
+	canon := canonical(r)
 	rh := sha256.Sum256(canon)
 	reportHash := hex.EncodeToString(rh[:])
 	nonce := hex.EncodeToString(tok.Nonce[:])

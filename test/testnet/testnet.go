@@ -520,31 +520,20 @@ func (n *Network) serveHTTP(h http.Handler, cert *tlsCert) (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// serveTCP runs handle for each accepted connection.
+// serveTCP runs handle for each accepted connection, each in a goroutine.
 func (n *Network) serveTCP(handle func(net.Conn)) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("testnet: listen: %w", err)
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				continue
-			}
-			go handle(c)
-		}
-	}()
-	n.closers = append(n.closers, func() { _ = ln.Close() })
-	return ln.Addr().String(), nil
+	return n.acceptLoop(func(c net.Conn) { go handle(c) })
 }
 
-// serveTCPInline is serveTCP with handle run in the accepting goroutine,
-// for handlers that must act at once even on a loaded machine.
+// serveTCPInline runs handle in the accepting goroutine, for handlers that
+// must act at once even on a loaded machine.
 func (n *Network) serveTCPInline(handle func(net.Conn)) (string, error) {
+	return n.acceptLoop(handle)
+}
+
+// acceptLoop listens on a fresh loopback port and passes every accepted
+// connection to dispatch until the network closes.
+func (n *Network) acceptLoop(dispatch func(net.Conn)) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("testnet: listen: %w", err)
@@ -558,7 +547,7 @@ func (n *Network) serveTCPInline(handle func(net.Conn)) (string, error) {
 				}
 				continue
 			}
-			handle(c)
+			dispatch(c)
 		}
 	}()
 	n.closers = append(n.closers, func() { _ = ln.Close() })
