@@ -11,3 +11,12 @@ export function browserName() {
   if (/Chromium\//.test(ua)) return 'chromium';
   return 'chrome';
 }
+
+// ask sends a command to the background and resolves with its result; the
+// extension's pages (prompt, popup) talk to the helper only through it.
+export function ask(cmd, fields = {}) {
+  return api.runtime.sendMessage({ cmd, ...fields }).then((r) => {
+    if (!r?.ok) throw new Error(r?.error ?? 'no answer');
+    return r.result;
+  });
+}

@@ -1,15 +1,8 @@
-import { api } from '../lib/api.js';
+import { api, ask } from '../lib/api.js';
 import { initI18n, t, currentLang, methodKey } from '../lib/i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-
-function ask(cmd, fields = {}) {
-  return api.runtime.sendMessage({ cmd, ...fields }).then((r) => {
-    if (!r?.ok) throw new Error(r?.error ?? 'no answer');
-    return r.result;
-  });
-}
 
 function render(s) {
   const h = s.helper;

@@ -1,16 +1,8 @@
-import { api } from '../lib/api.js';
+import { api, ask } from '../lib/api.js';
 import { initI18n, t, evidenceText, methodKey, needKey } from '../lib/i18n.js';
-
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-
-function ask(cmd, fields = {}) {
-  return api.runtime.sendMessage({ cmd, ...fields }).then((r) => {
-    if (!r?.ok) throw new Error(r?.error ?? 'no answer');
-    return r.result;
-  });
-}
 
 function row(dl, labelKey, value) {
   const div = document.createElement('div');
