@@ -10,7 +10,7 @@
 //
 // Where manifests go is data (locations.go), so that another operating system
 // is new rows rather than new code. Managed settings for organisations are
-// read by ReadManaged (managed.go); policy templates are in installer/policy.
+// read by the helper (helper/config.ReadManaged); policy templates are in installer/policy.
 package installer
 
 import (

@@ -18,9 +18,7 @@ import (
 	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/keyring"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
-	"github.com/detour-project/detour/installer"
-	protocolschema "github.com/detour-project/detour/shared/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // ErrAlreadyRunning is returned by Run when another agent holds the lock and
@@ -96,7 +94,7 @@ func Run(ctx context.Context, opts Options) error {
 	// over --hub. Applying it at every start also releases what a removed
 	// policy had fixed. A broken policy file is logged loudly, and the
 	// settings it would have fixed stay as they were.
-	if m, err := installer.ReadManaged(os.Getenv(ManagedRootEnv)); err != nil {
+	if m, err := config.ReadManaged(os.Getenv(ManagedRootEnv)); err != nil {
 		log.Error("managed policy ignored: it cannot be read", "err", err)
 	} else if err := cfg.Update(func(c *config.Config) error { c.Managed = nil; m.Apply(c); return nil }); err != nil {
 		return fmt.Errorf("agent: apply managed policy: %w", err)
@@ -122,12 +120,12 @@ func Run(ctx context.Context, opts Options) error {
 	srv := newServer(log, timeout)
 	env := &Env{Dirs: dirs, Config: cfg, Log: log, Reg: NewRegistry(srv.broadcast)}
 	srv.reg = env.Reg
-	if set, err := protocolschema.Load(); err != nil {
+	if set, err := protocol.Load(); err != nil {
 		log.Error("protocol schemas did not compile; requests are not validated", "err", err)
 	} else {
 		srv.validate = func(typ string, body []byte) error {
 			if err := set.ValidateRequest(typ, body); err != nil {
-				return errors.New(protocolschema.Brief(err))
+				return errors.New(protocol.Brief(err))
 			}
 			return nil
 		}

@@ -11,9 +11,9 @@ import (
 	"github.com/detour-project/detour/helper/keyring"
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/reports"
 	"github.com/detour-project/detour/server/reports/reportstest"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // slowKeyring opens a file store after delay, as a locked or slow Secret

@@ -17,8 +17,7 @@ import (
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
-	protocolschema "github.com/detour-project/detour/shared/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -83,7 +82,7 @@ func TestCoreRequests(t *testing.T) {
 	dirs := testDirs(t)
 	runAgent(t, dirs, Options{Hub: "http://127.0.0.1:9"})
 	c := dial(t, dirs)
-	set, err := protocolschema.Load()
+	set, err := protocol.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +470,7 @@ func TestStatusSections(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(res)
-	set, _ := protocolschema.Load()
+	set, _ := protocol.Load()
 	if err := set.ValidateResult("status", b); err != nil {
 		t.Fatalf("status %s breaks the schema: %v", b, err)
 	}

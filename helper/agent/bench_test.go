@@ -15,8 +15,8 @@ import (
 
 	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/nativemsg"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/shared/ids"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // BenchmarkHelloRoundTrip sends hello through the real relay binary (stdin

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/detour-project/detour/helper/config"
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/shared/version"
 )
 

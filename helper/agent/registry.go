@@ -5,7 +5,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // Handler answers one request type. It returns the reply's result, or an

@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/detour-project/detour/helper/nativemsg"
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 const (

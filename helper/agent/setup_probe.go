@@ -11,9 +11,9 @@ import (
 
 	"github.com/detour-project/detour/helper/fingerprint"
 	"github.com/detour-project/detour/helper/probe"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/whitelist"
 	"github.com/detour-project/detour/shared/method"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // Diagnosis in the agent: verdicts are cached per origin for a short while,

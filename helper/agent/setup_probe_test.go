@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/detour-project/detour/helper/probe"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/shared/method"
-	schemas "github.com/detour-project/detour/shared/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/test/testnet"
 )
 
@@ -40,7 +39,7 @@ func TestDiagnoseHandler(t *testing.T) {
 	if err := setupProbe(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}
-	set, err := schemas.Load()
+	set, err := protocol.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

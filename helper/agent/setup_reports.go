@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/reports"
-	"github.com/detour-project/detour/installer"
-	fingerprintdata "github.com/detour-project/detour/shared/fingerprints"
+	"github.com/detour-project/detour/shared/fingerprints"
 	"github.com/detour-project/detour/shared/method"
+	"github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/shared/version"
 )
 
@@ -92,7 +92,7 @@ const ManagedRootEnv = "DETOUR_MANAGED_ROOT"
 // organisation's managed policy, when both are set and the device is not
 // enrolled yet, retrying with backoff while the hub is away.
 func enrolManaged(ctx context.Context, env *Env, rep *reports.Reporter) {
-	m, err := installer.ReadManaged(os.Getenv(ManagedRootEnv))
+	m, err := config.ReadManaged(os.Getenv(ManagedRootEnv))
 	if err != nil {
 		env.Log.Error("reports: managed policy unreadable; no managed enrolment", "err", err)
 		return
@@ -231,7 +231,7 @@ func vendorID(v string) string {
 	if v == "" {
 		return ""
 	}
-	f, err := fingerprintdata.Load()
+	f, err := fingerprints.Load()
 	if err != nil {
 		return ""
 	}

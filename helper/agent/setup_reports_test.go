@@ -12,8 +12,8 @@ import (
 	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/keyring"
 	"github.com/detour-project/detour/helper/probe"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/server/reports/reportstest"
+	"github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 

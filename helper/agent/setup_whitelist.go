@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/detour-project/detour/helper/config"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/whitelist"
+	"github.com/detour-project/detour/shared/protocol"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 

@@ -15,9 +15,8 @@ import (
 
 	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
-	catalogdata "github.com/detour-project/detour/shared/catalog"
-	protocolschema "github.com/detour-project/detour/shared/protocol"
+	"github.com/detour-project/detour/shared/catalog"
+	"github.com/detour-project/detour/shared/protocol"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -30,7 +29,7 @@ type fakeHub struct {
 }
 
 func (h *fakeHub) set(t *testing.T, key ed25519.PrivateKey, version int64) {
-	d, err := catalogdata.ExampleDocument(version, time.Now(), time.Hour)
+	d, err := catalog.ExampleDocument(version, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +185,7 @@ func TestWhitelistSubsystem(t *testing.T) {
 // the protocol's schemas.
 func schemaCheck(t *testing.T, typ string, v any) {
 	t.Helper()
-	set, err := protocolschema.Load()
+	set, err := protocol.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

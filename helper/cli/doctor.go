@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/keyring"
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/paths"
@@ -192,13 +193,13 @@ func checkManifests(o installer.Options) []DoctorCheck {
 
 func checkManaged(root string) DoctorCheck {
 	c := DoctorCheck{Name: "managed policy", Status: CheckOK}
-	m, err := installer.ReadManaged(root)
+	m, err := config.ReadManaged(root)
 	switch {
 	case err != nil:
 		c.Status, c.Detail = CheckFail, err.Error()
-		c.Fix = "ask your IT team to correct " + installer.ManagedPath
+		c.Fix = "ask your IT team to correct " + config.ManagedPath
 	case m == nil:
-		c.Detail = "none (" + installer.ManagedPath + " absent): settings are the person's own"
+		c.Detail = "none (" + config.ManagedPath + " absent): settings are the person's own"
 	default:
 		var parts []string
 		if m.Hub != "" {
@@ -213,7 +214,7 @@ func checkManaged(root string) DoctorCheck {
 		if m.ReportAutomatically != nil {
 			parts = append(parts, fmt.Sprintf("report automatically %t", *m.ReportAutomatically))
 		}
-		c.Detail = installer.ManagedPath + ": " + strings.Join(parts, ", ")
+		c.Detail = config.ManagedPath + ": " + strings.Join(parts, ", ")
 	}
 	return c
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/helper/paths/pathstest"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/installer"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // statusAgent answers hello and status on the socket the way the agent does,

@@ -18,9 +18,9 @@ import (
 	"github.com/detour-project/detour/helper/agent"
 	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/whitelist"
-	catalogdata "github.com/detour-project/detour/shared/catalog"
+	"github.com/detour-project/detour/shared/catalog"
+	"github.com/detour-project/detour/shared/protocol"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -58,7 +58,7 @@ func suggestHome(t *testing.T, key ed25519.PrivateKey, hub, org string) paths.Di
 
 func signedExample(t *testing.T, key ed25519.PrivateKey, version int64, issued time.Time) *wl.Envelope {
 	t.Helper()
-	d, err := catalogdata.ExampleDocument(version, issued, 24*time.Hour)
+	d, err := catalog.ExampleDocument(version, issued, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

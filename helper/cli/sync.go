@@ -11,8 +11,8 @@ import (
 	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/whitelist"
+	"github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/shared/version"
 )
 

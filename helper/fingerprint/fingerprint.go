@@ -16,7 +16,7 @@ import (
 	"strings"
 	"sync"
 
-	fingerprintdata "github.com/detour-project/detour/shared/fingerprints"
+	"github.com/detour-project/detour/shared/fingerprints"
 )
 
 // MaxBody is how much of a body is examined; the probe reads no more.
@@ -25,8 +25,8 @@ const MaxBody = 256 << 10
 // Kinds of match. Block and NotBlock come from the data; Inspection is a
 // TLS-inspection CA recognised by name.
 const (
-	KindBlock      = fingerprintdata.KindBlock
-	KindNotBlock   = fingerprintdata.KindNotBlock
+	KindBlock      = fingerprints.KindBlock
+	KindNotBlock   = fingerprints.KindNotBlock
 	KindInspection = "inspection"
 )
 
@@ -52,7 +52,7 @@ type Match struct {
 
 // Set is a compiled fingerprint set, safe for concurrent use.
 type Set struct {
-	fps      []fingerprintdata.Fingerprint
+	fps      []fingerprints.Fingerprint
 	rules    []rule
 	body     *automaton
 	patterns []string // body patterns, folded, by id
@@ -65,8 +65,8 @@ type rule struct {
 	fp, index int
 	weight    float64
 	status    []int
-	headers   []fingerprintdata.Header // Contains folded
-	redirect  *fingerprintdata.Redirect
+	headers   []fingerprints.Header // Contains folded
+	redirect  *fingerprints.Redirect
 	title     []string // folded
 	body      []int    // pattern ids
 }
@@ -90,7 +90,7 @@ var (
 // Default is the embedded fingerprint set, compiled on first use.
 func Default() *Set {
 	defaultOnce.Do(func() {
-		f, err := fingerprintdata.Load()
+		f, err := fingerprints.Load()
 		if err == nil {
 			defaultSet, err = Compile(f)
 		}
@@ -104,7 +104,7 @@ func Default() *Set {
 }
 
 // Compile builds a matcher from fingerprint data.
-func Compile(f *fingerprintdata.File) (*Set, error) {
+func Compile(f *fingerprints.File) (*Set, error) {
 	s := &Set{fps: f.Fingerprints, dns: map[netip.Addr]dnsEntry{}}
 	patternID := map[string]int{}
 	headerSeen := map[string]bool{}
@@ -116,7 +116,7 @@ func Compile(f *fingerprintdata.File) (*Set, error) {
 			}
 			for _, h := range r.Headers {
 				name := http.CanonicalHeaderKey(h.Name)
-				cr.headers = append(cr.headers, fingerprintdata.Header{Name: name, Contains: foldString(h.Contains)})
+				cr.headers = append(cr.headers, fingerprints.Header{Name: name, Contains: foldString(h.Contains)})
 				if !headerSeen[name] {
 					headerSeen[name] = true
 					s.headers = append(s.headers, name)
@@ -169,7 +169,7 @@ func Compile(f *fingerprintdata.File) (*Set, error) {
 func (s *Set) Len() int { return len(s.fps) }
 
 // Fingerprints are the data the set was compiled from.
-func (s *Set) Fingerprints() []fingerprintdata.Fingerprint { return s.fps }
+func (s *Set) Fingerprints() []fingerprints.Fingerprint { return s.fps }
 
 // Match returns every fingerprint that matches r (at most one match per
 // fingerprint: its strongest rule), strongest first.
@@ -270,7 +270,7 @@ func (s *Set) eval(cr *rule, r *Response, found []uint64, title string, headers 
 	return ev, true
 }
 
-func matchRedirect(rd *fingerprintdata.Redirect, urls []*url.URL) *url.URL {
+func matchRedirect(rd *fingerprints.Redirect, urls []*url.URL) *url.URL {
 	for _, u := range urls {
 		if u != nil && redirectMatches(rd, u) {
 			return u
@@ -279,7 +279,7 @@ func matchRedirect(rd *fingerprintdata.Redirect, urls []*url.URL) *url.URL {
 	return nil
 }
 
-func redirectMatches(rd *fingerprintdata.Redirect, u *url.URL) bool {
+func redirectMatches(rd *fingerprints.Redirect, u *url.URL) bool {
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if len(rd.Hosts) > 0 {
 		ok := false

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	fingerprintdata "github.com/detour-project/detour/shared/fingerprints"
+	"github.com/detour-project/detour/shared/fingerprints"
 )
 
 // mutate breaks a pattern so that it no longer occurs: one byte in the middle
@@ -65,7 +65,7 @@ func cloneSpec(s spec) spec {
 }
 
 // matching builds a response satisfying every condition of r.
-func matching(r fingerprintdata.Rule) spec {
+func matching(r fingerprints.Rule) spec {
 	s := spec{status: 200, headers: http.Header{}}
 	if len(r.Status) > 0 {
 		s.status = r.Status[0]
@@ -101,7 +101,7 @@ func matching(r fingerprintdata.Rule) spec {
 }
 
 // nearMisses breaks one condition of r at a time.
-func nearMisses(r fingerprintdata.Rule) map[string]spec {
+func nearMisses(r fingerprints.Rule) map[string]spec {
 	base := matching(r)
 	out := map[string]spec{}
 	if len(r.Status) > 0 {

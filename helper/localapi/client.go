@@ -15,7 +15,7 @@ import (
 
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // ErrClosed is returned by Call once the connection to the agent has ended.

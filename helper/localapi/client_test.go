@@ -13,7 +13,7 @@ import (
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/helper/paths/pathstest"
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // fakeAgent serves the socket with a tiny echo protocol: "echo" returns its

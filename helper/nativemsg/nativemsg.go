@@ -17,7 +17,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // MaxMessage is the largest frame body accepted or written: Chrome closes the

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/net/http/httpproxy"
 
 	"github.com/detour-project/detour/helper/fingerprint"
-	fingerprintdata "github.com/detour-project/detour/shared/fingerprints"
+	"github.com/detour-project/detour/shared/fingerprints"
 	"github.com/detour-project/detour/shared/method"
 )
 
@@ -245,16 +245,16 @@ func (p *prober) fromMatch(m fingerprint.Match, t *tlsInfo) outcome {
 		return outcome{method: method.HTTPBlockpage, vendor: m.Vendor, confidence: m.Confidence}
 	}
 	switch m.Reason {
-	case fingerprintdata.ReasonCDNChallenge:
+	case fingerprints.ReasonCDNChallenge:
 		p.note(fmt.Sprintf("the answer is a %s browser check (%s): the site's own bot protection, not a block by your organisation; a browser passes it", m.Vendor, what))
 		return outcome{method: method.Reachable, confidence: 0.8 * m.Confidence}
-	case fingerprintdata.ReasonSiteProtection:
+	case fingerprints.ReasonSiteProtection:
 		p.note(fmt.Sprintf("the site's own protection service (%s) refused this request (%s); that is the site's decision, not your organisation's filter", m.Vendor, what))
 		return outcome{method: method.Reachable, confidence: 0.7 * m.Confidence}
-	case fingerprintdata.ReasonUpstreamFailure:
+	case fingerprints.ReasonUpstreamFailure:
 		p.note(fmt.Sprintf("a proxy reports that it could not reach the site (%s): the site is down or unreachable, not blocked", what))
 		return outcome{method: method.SiteDown, confidence: 0.85 * m.Confidence}
-	case fingerprintdata.ReasonCaptivePortal:
+	case fingerprints.ReasonCaptivePortal:
 		p.note(fmt.Sprintf("the answer is a captive portal (%s): sign in to the network first", what))
 		return outcome{method: method.CaptivePortal, confidence: m.Confidence}
 	}
@@ -647,7 +647,7 @@ func (p *prober) tunnel(ctx context.Context, conn net.Conn, pu *url.URL, host, p
 	case ok && m.Kind == fingerprint.KindBlock:
 		p.note(fmt.Sprintf("its refusal is %s's (%s)", m.Vendor, strings.Join(m.Evidence, "; ")))
 		return nil, &outcome{method: method.ProxyRefused, vendor: m.Vendor, confidence: max(m.Confidence, 0.9)}
-	case ok && m.Reason == fingerprintdata.ReasonUpstreamFailure:
+	case ok && m.Reason == fingerprints.ReasonUpstreamFailure:
 		p.note(fmt.Sprintf("the proxy says it could not reach the site (%s): the site is down, not blocked", strings.Join(m.Evidence, "; ")))
 		return nil, &outcome{method: method.SiteDown, confidence: 0.8}
 	case resp.StatusCode == http.StatusProxyAuthRequired:

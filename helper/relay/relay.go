@@ -21,8 +21,8 @@ import (
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/shared/ids"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // EnvAllowed names extra extension IDs to serve, comma-separated: for

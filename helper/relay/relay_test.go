@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/detour-project/detour/helper/nativemsg"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/relay"
 	"github.com/detour-project/detour/shared/ids"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // detourBin is the real detour binary, built once for the package's tests.

@@ -13,9 +13,9 @@ import (
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/helper/paths/pathstest"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/relay"
 	"github.com/detour-project/detour/shared/ids"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // fakeAgent answers "echo" and hangs up on "drop" without replying; "die"

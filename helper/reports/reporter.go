@@ -18,8 +18,8 @@ import (
 	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/keyring"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/shared/privacypass"
+	"github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // Client is what the model needs of the agent connection

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // fakeAgent answers like the agent: status from a canned reply, settings by

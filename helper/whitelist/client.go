@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/detour-project/detour/helper/config"
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 

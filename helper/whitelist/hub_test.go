@@ -15,7 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/detour-project/detour/helper/config"
-	catalogdata "github.com/detour-project/detour/shared/catalog"
+	"github.com/detour-project/detour/shared/catalog"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -168,7 +168,7 @@ func pub(k ed25519.PrivateKey) wl.PublicKey { return wl.Export(k.Public().(ed255
 // doc is the seed catalog with the example policies, as the demo hub has it.
 func doc(t *testing.T, version int64, issued time.Time, ttl time.Duration) *wl.Document {
 	t.Helper()
-	d, err := catalogdata.ExampleDocument(version, issued, ttl)
+	d, err := catalog.ExampleDocument(version, issued, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}

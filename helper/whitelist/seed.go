@@ -3,7 +3,7 @@ package whitelist
 import (
 	"sync"
 
-	catalogdata "github.com/detour-project/detour/shared/catalog"
+	"github.com/detour-project/detour/shared/catalog"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -11,7 +11,7 @@ import (
 // organisations or policies: before the first sync the agent can still say
 // which service a host is, never what an organisation decided.
 var SeedIndex = sync.OnceValue(func() *Index {
-	cats, svcs, err := catalogdata.Services()
+	cats, svcs, err := catalog.Services()
 	if err != nil {
 		// The embedded data is tested; an error here is a build defect.
 		panic(err)

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	catalogdata "github.com/detour-project/detour/shared/catalog"
-	protocolschema "github.com/detour-project/detour/shared/protocol"
+	"github.com/detour-project/detour/shared/catalog"
+	"github.com/detour-project/detour/shared/protocol"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -221,7 +221,7 @@ func TestSuggestCapsAlternatives(t *testing.T) {
 // and the documentation tell: the council blocks Zoom and points to Teams,
 // which every example organisation approves.
 func TestSuggestOnTheDemoData(t *testing.T) {
-	d, err := catalogdata.ExampleDocument(1, time.Now(), time.Hour)
+	d, err := catalog.ExampleDocument(1, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestSuggestOnTheDemoData(t *testing.T) {
 // shared reference implementation for every catalog host, a subdomain of
 // each, and hosts outside the catalog.
 func TestIndexMatchesDocumentLookup(t *testing.T) {
-	d, err := catalogdata.ExampleDocument(1, time.Now(), time.Hour)
+	d, err := catalog.ExampleDocument(1, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestIndexMatchesDocumentLookup(t *testing.T) {
 }
 
 func BenchmarkServiceForHost(b *testing.B) {
-	d, _ := catalogdata.ExampleDocument(1, time.Now(), time.Hour)
+	d, _ := catalog.ExampleDocument(1, time.Now(), time.Hour)
 	ix := NewIndex(d)
 	b.Run("index", func(b *testing.B) {
 		for b.Loop() {
@@ -285,11 +285,11 @@ func BenchmarkServiceForHost(b *testing.B) {
 // against the protocol's schema for the suggest result, which the extension
 // relies on.
 func TestSuggestResultsMatchProtocolSchema(t *testing.T) {
-	set, err := protocolschema.Load()
+	set, err := protocol.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := catalogdata.ExampleDocument(1, time.Now(), time.Hour)
+	d, err := catalog.ExampleDocument(1, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func TestCleanNote(t *testing.T) {
 // TestSuggestNoteMatchesProtocolSchema: whatever note a signed document
 // holds, the result stays valid for the extension.
 func TestSuggestNoteMatchesProtocolSchema(t *testing.T) {
-	set, err := protocolschema.Load()
+	set, err := protocol.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

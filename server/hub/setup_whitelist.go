@@ -13,7 +13,7 @@ import (
 	"github.com/detour-project/detour/server/catalog"
 	"github.com/detour-project/detour/server/push"
 	"github.com/detour-project/detour/server/signing"
-	catalogdata "github.com/detour-project/detour/shared/catalog"
+	seed "github.com/detour-project/detour/shared/catalog"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -119,7 +119,7 @@ func (h *Hub) CatalogStore() (*catalog.Catalog, error) {
 // SeedCatalog is the real services catalog from shared/catalog, imported
 // into an empty catalog on first start.
 func SeedCatalog() (*catalog.Bundle, error) {
-	cats, svcs, err := catalogdata.Services()
+	cats, svcs, err := seed.Services()
 	if err != nil {
 		return nil, fmt.Errorf("hub: seed catalog: %w", err)
 	}
@@ -129,7 +129,7 @@ func SeedCatalog() (*catalog.Bundle, error) {
 // ExampleCatalog is the fictional example organisations and their
 // policies, for demos and `admin catalog import --examples`.
 func ExampleCatalog() (*catalog.Bundle, error) {
-	orgs, pols, err := catalogdata.Examples()
+	orgs, pols, err := seed.Examples()
 	if err != nil {
 		return nil, fmt.Errorf("hub: example organisations: %w", err)
 	}

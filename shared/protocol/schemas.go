@@ -1,7 +1,8 @@
-// Package protocolschema embeds the protocol's JSON Schemas (schema/*.json,
-// the source of truth for every message) and compiles them for Go: the
-// agent validates requests with them and the tests check the shared examples.
-package protocolschema
+package protocol
+
+// This file embeds the protocol's JSON Schemas (schema/*.json, the source of
+// truth for every message) and compiles them for Go: the agent validates
+// requests with them and the tests check the shared examples.
 
 import (
 	"bytes"
@@ -50,31 +51,31 @@ func compile() (*Set, error) {
 	c := jsonschema.NewCompiler()
 	entries, err := fs.ReadDir(files, "schema")
 	if err != nil {
-		return nil, fmt.Errorf("protocolschema: %w", err)
+		return nil, fmt.Errorf("protocol schemas: %w", err)
 	}
 	for _, e := range entries {
 		b, err := files.ReadFile(path.Join("schema", e.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("protocolschema: %w", err)
+			return nil, fmt.Errorf("protocol schemas: %w", err)
 		}
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 		if err != nil {
-			return nil, fmt.Errorf("protocolschema: %s: %w", e.Name(), err)
+			return nil, fmt.Errorf("protocol schemas: %s: %w", e.Name(), err)
 		}
 		if err := c.AddResource(Base+e.Name(), doc); err != nil {
-			return nil, fmt.Errorf("protocolschema: %s: %w", e.Name(), err)
+			return nil, fmt.Errorf("protocol schemas: %s: %w", e.Name(), err)
 		}
 	}
 	s := &Set{requests: map[string]*jsonschema.Schema{}, results: map[string]*jsonschema.Schema{}}
 	if s.message, err = c.Compile(Base + "message.schema.json"); err != nil {
-		return nil, fmt.Errorf("protocolschema: %w", err)
+		return nil, fmt.Errorf("protocol schemas: %w", err)
 	}
 	for _, t := range RequestTypes {
 		if s.requests[t], err = c.Compile(Base + t + ".schema.json#/$defs/request"); err != nil {
-			return nil, fmt.Errorf("protocolschema: %w", err)
+			return nil, fmt.Errorf("protocol schemas: %w", err)
 		}
 		if s.results[t], err = c.Compile(Base + t + ".schema.json#/$defs/result"); err != nil {
-			return nil, fmt.Errorf("protocolschema: %w", err)
+			return nil, fmt.Errorf("protocol schemas: %w", err)
 		}
 	}
 	return s, nil

@@ -14,7 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	fingerprintdata "github.com/detour-project/detour/shared/fingerprints"
+	"github.com/detour-project/detour/shared/fingerprints"
 )
 
 type tlsCert = tls.Certificate
@@ -182,7 +182,7 @@ func (n *Network) proxyPage(w http.ResponseWriter, kind string) {
 	if kind == "upstream-fail" {
 		id = "squid-upstream"
 	}
-	f := fingerprintdata.MustLoad()
+	f := fingerprints.MustLoad()
 	for _, fp := range f.Fingerprints {
 		if fp.ID == id {
 			for k, v := range fp.Sample.Headers {

@@ -33,7 +33,7 @@ import (
 	"sync"
 	"time"
 
-	fingerprintdata "github.com/detour-project/detour/shared/fingerprints"
+	"github.com/detour-project/detour/shared/fingerprints"
 	"github.com/detour-project/detour/shared/method"
 )
 
@@ -181,7 +181,7 @@ func Start(opts Options) (n *Network, err error) {
 		return nil, err
 	}
 
-	fps, err := fingerprintdata.Load()
+	fps, err := fingerprints.Load()
 	if err != nil {
 		return nil, fmt.Errorf("testnet: %w", err)
 	}
@@ -326,7 +326,7 @@ func Start(opts Options) (n *Network, err error) {
 		Expect: Expect{Blocked: true, Method: method.TLSIntercepted, Vendor: vendor("Zscaler")}}, &behaviour{})
 	add(Scenario{Name: "tls-expired", URL: https("tls-expired", expiredAddr), Note: "the site's own public certificate expired yesterday",
 		Expect: Expect{Method: method.SiteDown}}, &behaviour{})
-	var zscalerSample fingerprintdata.Sample
+	var zscalerSample fingerprints.Sample
 	for _, fp := range fps.Fingerprints {
 		if fp.ID == "zscaler" {
 			zscalerSample = fp.Sample
@@ -353,16 +353,16 @@ func Start(opts Options) (n *Network, err error) {
 		} else {
 			h = page(s.Status, s.Headers, s.Body)
 		}
-		if fp.Kind == fingerprintdata.KindBlock {
+		if fp.Kind == fingerprints.KindBlock {
 			add(Scenario{Name: "blockpage-" + fp.ID, Note: fp.Name,
 				Expect: Expect{Blocked: true, Method: method.HTTPBlockpage, Vendor: vendor(fp.Vendor)}}, &behaviour{web: h})
 			continue
 		}
 		m := method.Reachable
 		switch fp.Reason {
-		case fingerprintdata.ReasonUpstreamFailure:
+		case fingerprints.ReasonUpstreamFailure:
 			m = method.SiteDown
-		case fingerprintdata.ReasonCaptivePortal:
+		case fingerprints.ReasonCaptivePortal:
 			m = method.CaptivePortal
 		}
 		add(Scenario{Name: "lookalike-" + fp.ID, Note: fp.Name + " (not an organisation's block)",
@@ -370,7 +370,7 @@ func Start(opts Options) (n *Network, err error) {
 	}
 
 	// A block page sent compressed although the client did not ask for it.
-	var paloSample fingerprintdata.Sample
+	var paloSample fingerprints.Sample
 	for _, fp := range fps.Fingerprints {
 		if fp.ID == "paloalto" {
 			paloSample = fp.Sample

@@ -23,8 +23,8 @@ import (
 
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
 	"github.com/detour-project/detour/helper/tray"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // callTimeout bounds each request a click makes.

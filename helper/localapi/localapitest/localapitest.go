@@ -9,7 +9,7 @@ import (
 
 	"github.com/detour-project/detour/helper/nativemsg"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // Handler answers one frame. req is the parsed request (err set when the

@@ -18,7 +18,7 @@ import (
 
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // bin holds detour and detour-tray, built once for the package's tests.

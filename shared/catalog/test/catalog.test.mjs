@@ -1,5 +1,5 @@
 // The seed catalog and the examples, checked from the JavaScript side with
-// the same schemas the Go tests use (shared/catalog/catalogdata_test.go), so
+// the same schemas the Go tests use (shared/catalog/catalog_test.go), so
 // the extension's bundled snapshot and the hub's import cannot drift apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // The JavaScript side of the protocol contract: the same schemas and examples
-// that helper/protocol's Go tests check, validated with Ajv (draft 2020-12),
+// that shared/protocol's Go tests check, validated with Ajv (draft 2020-12),
 // so the extension and the helper cannot drift apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-package fingerprintdata
+package fingerprints
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package installer
+package config
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -21,7 +20,7 @@ const ManagedPath = "/etc/detour/managed.json"
 
 // Managed is the helper's managed policy. Every field is optional; a field
 // that is set wins over the person's own setting and is listed in
-// config.Config.Managed so that the tray and the extension show it as fixed.
+// Config.Managed so that the tray and the extension show it as fixed.
 type Managed struct {
 	Hub                 string                `json:"hub,omitempty"`
 	WhitelistKeys       []whitelist.PublicKey `json:"whitelist_keys,omitempty"`
@@ -78,8 +77,8 @@ func ParseManaged(b []byte) (*Managed, error) {
 
 // Apply writes the managed values over c and records their names in
 // c.Managed. The agent calls it at start (and may call it on each config
-// load): config.Store.Update(func(c *config.Config) error { m.Apply(c); return nil }).
-func (m *Managed) Apply(c *config.Config) {
+// load): Store.Update(func(c *Config) error { m.Apply(c); return nil }).
+func (m *Managed) Apply(c *Config) {
 	if m == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-// Package fingerprintdata embeds the filter fingerprints (fingerprints.json)
+// Package fingerprints embeds the filter fingerprints (fingerprints.json)
 // and their JSON Schema, so the helper's matcher, the loopback test network
 // and the extension's build all read exactly one copy of the public facts.
 //
@@ -7,7 +7,7 @@
 // describe pages that look like a block but are not an organisation's (a CDN
 // challenge, a proxy's upstream-failure page, a captive portal), so that the
 // probe can say why they are not reported.
-package fingerprintdata
+package fingerprints
 
 import (
 	"bytes"

@@ -8,12 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/detour-project/detour/helper/probe"
-	"github.com/detour-project/detour/helper/protocol"
-	protocolschema "github.com/detour-project/detour/shared/protocol"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
-const examples = "../../shared/protocol/examples"
+const examples = "examples"
 
 func load(t *testing.T, kind string) map[string][]byte {
 	t.Helper()
@@ -43,7 +41,7 @@ var (
 	}
 	resultTypes = map[string]func() any{
 		"hello": func() any { return new(protocol.HelloResult) }, "status": func() any { return new(protocol.StatusResult) },
-		"diagnose": func() any { return new(probe.Verdict) }, "suggest": func() any { return new(protocol.SuggestResult) },
+		"diagnose": func() any { return new(protocol.Verdict) }, "suggest": func() any { return new(protocol.SuggestResult) },
 		"report": func() any { return new(protocol.ReportResult) }, "settings": func() any { return new(protocol.Settings) },
 		"sync": func() any { return new(protocol.SyncResult) }, "enrol": func() any { return new(protocol.EnrolResult) },
 	}
@@ -74,7 +72,7 @@ func withoutEnvelope(t *testing.T, b []byte) []byte {
 }
 
 func TestValidExamples(t *testing.T) {
-	set, err := protocolschema.Load()
+	set, err := protocol.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +144,7 @@ func TestValidExamples(t *testing.T) {
 }
 
 func TestInvalidExamples(t *testing.T) {
-	set, err := protocolschema.Load()
+	set, err := protocol.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +180,7 @@ func TestEveryTypeHasExamples(t *testing.T) {
 			seen["request:"+env.Type] = true
 		}
 	}
-	for _, typ := range protocolschema.RequestTypes {
+	for _, typ := range protocol.RequestTypes {
 		for _, k := range []string{"request:", "result:"} {
 			if !seen[k+typ] {
 				t.Errorf("no valid example of %s%s", k, typ)

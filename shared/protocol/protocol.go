@@ -1,7 +1,8 @@
-// Package protocol is the Go side of the messages the extension, the relay,
-// the agent and the tray exchange. The schemas in shared/protocol/ are the
-// source of truth; this package's tests validate the shared examples against
-// them and decode them with these types, so the two cannot drift.
+// Package protocol is the contract between the extension, the relay, the
+// agent and the tray: the JSON Schemas in schema/ (the source of truth for
+// every message), their compiled form, and the Go types and error codes.
+// This package's tests validate the shared examples against the schemas and
+// decode them with these types, so the two cannot drift.
 package protocol
 
 import (

@@ -1,4 +1,4 @@
-package installer
+package config
 
 import (
 	"os"
@@ -6,14 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/detour-project/detour/helper/config"
 )
 
 const goodKey = `{"key_id":"%s","public_key":"%s"}`
 
 func TestReadManaged(t *testing.T) {
-	example, err := os.ReadFile("policy/detour-managed.json")
+	example, err := os.ReadFile("../../installer/policy/detour-managed.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +54,7 @@ func TestReadManaged(t *testing.T) {
 				}
 				return
 			}
-			cfg := config.Config{ReportAutomatically: true, Hub: "http://mine"}
+			cfg := Config{ReportAutomatically: true, Hub: "http://mine"}
 			m.Apply(&cfg)
 			if !slices.Equal(cfg.Managed, c.wantNames) {
 				t.Fatalf("managed %v, want %v", cfg.Managed, c.wantNames)

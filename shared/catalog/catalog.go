@@ -1,4 +1,4 @@
-// Package catalogdata embeds the seed catalog of real collaboration services
+// Package catalog embeds the seed catalog of real collaboration services
 // (services.json) and, kept apart, the fictional example organisations and
 // policies used by demos and tests (examples.json), with their JSON Schemas.
 //
@@ -6,7 +6,7 @@
 // without the helper, and tests build whitelists from it, so there is exactly
 // one copy of the data. See README.md for the rules the data follows (one
 // host, one service; parent hosts cover subdomains; no paths).
-package catalogdata
+package catalog
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package catalogdata
+package catalog
 
 import (
 	"bytes"
