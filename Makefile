@@ -8,7 +8,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*.[0-9]*.[0-9]*' --dirty 2>/dev/null || echo 0.1.0-dev.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty))
 LDFLAGS := -s -w -X github.com/detour-project/detour/shared/version.Version=$(VERSION)
 
-.PHONY: all build go extension run demo test bench lint clean deps
+.PHONY: all build go extension run demo test bench lint clean deps dist
 
 all: build
 
@@ -39,11 +39,15 @@ test:
 bench: deps build
 	scripts/bench.sh
 
+# dist/: the MSI, .deb, .rpm, macOS archive, store zips and SHA256SUMS (scripts/dist.sh).
+dist: deps build
+	VERSION=$(VERSION) scripts/dist.sh
+
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 	npx web-ext lint --source-dir extension/dist/firefox --self-hosted
 
 clean:
-	rm -rf bin extension/dist test-results
+	rm -rf bin dist extension/dist test-results
 	go clean -testcache
