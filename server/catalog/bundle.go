@@ -9,8 +9,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/detour-project/detour/server/text"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -81,10 +81,8 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 var hostPattern = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // checkText refuses what either engine cannot store or a reader cannot
-// trust: invalid UTF-8, NUL (PostgreSQL refuses it in text), other control
-// characters except newline and tab in notes, and oversize values.
-// Everything else, markup and quotes included, is stored as given and
-// escaped by whoever renders it.
+// trust (server/text: invalid UTF-8, NUL, other control characters except
+// newline and tab in notes), blank required values and oversize ones.
 func checkText(field, s string, max int, required, multiline bool) error {
 	if required && strings.TrimSpace(s) == "" {
 		return invalid("%s is empty", field)
@@ -92,16 +90,8 @@ func checkText(field, s string, max int, required, multiline bool) error {
 	if len(s) > max {
 		return invalid("%s is %d bytes, at most %d", field, len(s), max)
 	}
-	if !utf8.ValidString(s) {
-		return invalid("%s is not valid UTF-8", field)
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			if multiline && (r == '\n' || r == '\t') {
-				continue
-			}
-			return invalid("%s contains control character %U", field, r)
-		}
+	if err := text.Check(field, s, multiline); err != nil {
+		return invalid("%v", err)
 	}
 	return nil
 }

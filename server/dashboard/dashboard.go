@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/detour-project/detour/server/aggregates"
 	"github.com/detour-project/detour/server/catalog"
 	"github.com/detour-project/detour/server/store"
+	"github.com/detour-project/detour/server/text"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -162,6 +164,27 @@ func (d *Dashboard) headers(next http.Handler) http.Handler {
 	})
 }
 
+// multilineFields are the form fields that hold several lines (textareas);
+// every other field is one line. Name a new textarea here.
+var multilineFields = map[string]bool{"comment": true, "note": true, "reason": true, "body": true, "message": true}
+
+// checkForm applies the hub's text rule (server/text) to every value of a
+// posted form before any handler sees it, so no handler can store a control
+// character or answer 500 on one: textarea line breaks become LF first.
+func checkForm(r *http.Request) error {
+	for _, vals := range []url.Values{r.PostForm, r.Form} {
+		for k, vs := range vals {
+			for i := range vs {
+				vs[i] = text.Normalise(vs[i])
+				if err := text.Check(k, vs[i], multilineFields[k]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 const (
 	sessionCookie = "detour_session"
 	preCSRFCookie = "detour_signin"
@@ -201,6 +224,11 @@ func (d *Dashboard) signedIn(check func(*User, *http.Request) bool, h func(http.
 				d.status(w, r, s, http.StatusForbidden, "error.csrf")
 				return
 			}
+			if err := checkForm(r); err != nil {
+				d.opt.Log.Info("dashboard: form refused", "route", r.URL.Path, "err", err)
+				d.status(w, r, s, http.StatusBadRequest, "error.control_characters")
+				return
+			}
 		}
 		if s.user.MustChange && r.URL.Path != "/account/password" && r.URL.Path != "/sign-out" {
 			http.Redirect(w, r, "/account/password", http.StatusSeeOther)
@@ -214,9 +242,15 @@ func (d *Dashboard) signedIn(check func(*User, *http.Request) bool, h func(http.
 	})
 }
 
+// setCookie sets a cookie for the whole dashboard; a negative maxAge deletes
+// it (net/http then sends Max-Age=0, which tells the browser to drop it now).
 func (d *Dashboard) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration, same http.SameSite) {
+	age := int(maxAge / time.Second)
+	if maxAge < 0 {
+		age = -1
+	}
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: d.secure(r),
-		SameSite: same, MaxAge: int(maxAge / time.Second)})
+		SameSite: same, MaxAge: age})
 }
 
 func (d *Dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
@@ -244,6 +278,10 @@ func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(preCSRFCookie)
 	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
 		d.status(w, r, nil, http.StatusForbidden, "error.csrf")
+		return
+	}
+	if err := checkForm(r); err != nil {
+		d.renderSignIn(w, r, http.StatusBadRequest, "error.control_characters")
 		return
 	}
 	email := normEmail(r.PostFormValue("email"))
@@ -289,9 +327,6 @@ func (d *Dashboard) passwordForm(w http.ResponseWriter, r *http.Request, s *sess
 	d.render(w, r, http.StatusOK, "password", p)
 }
 
-// MinPassword is the shortest password a person may choose.
-const MinPassword = 12
-
 func (d *Dashboard) changePassword(w http.ResponseWriter, r *http.Request, s *session) {
 	p := d.newPage(r, s, "password.title")
 	cur, nw, again := r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("confirm")
@@ -300,8 +335,8 @@ func (d *Dashboard) changePassword(w http.ResponseWriter, r *http.Request, s *se
 		p.Error = "signin.throttled"
 	case func() bool { _, err := authenticate(r.Context(), d.opt.DB, s.user.Email, cur); return err != nil }():
 		p.Error = "password.wrong_current"
-	case len([]rune(nw)) < MinPassword:
-		p.Error = "password.too_short"
+	case passwordProblem(nw, s.user.Email, s.user.Org) != "":
+		p.Error = passwordProblem(nw, s.user.Email, s.user.Org)
 	case nw != again:
 		p.Error = "password.mismatch"
 	case nw == cur:

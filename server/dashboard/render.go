@@ -167,9 +167,14 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, code int, nam
 	w.Write(buf.Bytes())
 }
 
-// csvSafe stops a spreadsheet from running a cell as a formula.
+// csvSafe stops a spreadsheet from running a cell as a formula (OWASP's
+// "CSV injection"): a cell whose first character, or first after leading
+// spaces, starts a formula in Excel, LibreOffice or Sheets gets a leading
+// apostrophe. Every cell goes through it, the header row included, since
+// headers can carry names that came from outside (organisations, services).
 func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	t := strings.TrimLeft(s, " ")
+	if t != "" && strings.ContainsRune("=+-@\t\r\n|%＝＋－＠", []rune(t)[0]) {
 		return "'" + s
 	}
 	return s
@@ -200,7 +205,11 @@ func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, t *table) {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, name))
 		cw := csv.NewWriter(w)
-		cw.Write(t.Head)
+		head := make([]string, len(t.Head))
+		for i, h := range t.Head {
+			head[i] = csvSafe(h)
+		}
+		cw.Write(head)
 		for _, row := range t.Rows {
 			rec := make([]string, len(row))
 			for i, c := range row {
@@ -230,7 +239,8 @@ var funcs = template.FuncMap{
 		q.Set("lang", lang)
 		return p.Path + "?" + q.Encode()
 	},
-	"tagClass": func(status string) string { return tagClasses[status] },
+	"tagClass":    func(status string) string { return tagClasses[status] },
+	"minPassword": func() int { return MinPassword },
 	"otherLang": func(lang string) string {
 		if lang == "cy" {
 			return "en"

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/detour-project/detour/server/aggregates"
+	"github.com/detour-project/detour/server/catalog"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -263,6 +264,10 @@ func (d *Dashboard) reviewDecide(w http.ResponseWriter, r *http.Request, s *sess
 			pol.Status, pol.Alternatives = whitelist.Blocked, []string{alt}
 		}
 		v, err := cat.SetPolicy(r.Context(), pol, s.user.Email)
+		if errors.Is(err, catalog.ErrInvalid) {
+			d.showReviewItem(w, r, s, http.StatusBadRequest, "review.note_too_long")
+			return
+		}
 		if err != nil {
 			d.fail(w, r, s, fmt.Errorf("set policy %s/%s: %w", org, svc, err))
 			return
@@ -331,6 +336,28 @@ type auditEntry struct {
 	at, actor, org, action, subject, detail string
 }
 
+// orgAuditActions are the entries anyone who may read the organisation may
+// read, because what they record is on that organisation's own pages: its
+// review decisions, their discussion and its policies. Every other entry —
+// filtering contacts, accounts and passwords, catalog changes, and any kind
+// added later and not listed here — is read by sector admins only (the rule
+// of /contacts and of account management), so a new kind of entry can never
+// leak through the audit log by default. A person always sees what they did.
+var orgAuditActions = map[string]bool{"comment": true, "policy-changed": true}
+
+// visibleTo applies, to one entry, the role rule of the thing it records.
+func (e auditEntry) visibleTo(u *User) bool {
+	switch {
+	case u.Role == RoleSectorAdmin:
+		return true
+	case e.actor != "" && e.actor == u.Email:
+		return true
+	case e.org == "" || !u.CanSeeOrg(e.org):
+		return false
+	}
+	return orgAuditActions[e.action] || strings.HasPrefix(e.action, "review-")
+}
+
 // auditEntries merges the dashboard's own log (decisions, comments,
 // contacts, passwords) with the catalog's (every policy and catalog change,
 // whoever made it: the dashboard, `admin policy set`, an import), newest
@@ -386,7 +413,7 @@ func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, s *session
 	}
 	t := p.newTable("audit", "audit.title", "when", "who", "organisation", "action", "subject", "detail")
 	for _, e := range entries {
-		if s.user.Role != RoleSectorAdmin && (e.org == "" || !s.user.CanSeeOrg(e.org)) {
+		if !e.visibleTo(s.user) {
 			continue
 		}
 		subj := e.subject
