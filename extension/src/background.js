@@ -2,6 +2,7 @@
 // hosts only, and the bridge the prompt and popup pages talk to.
 import { api, browserName } from './lib/api.js';
 import { Helper, HelperError, LOCAL_ABSENT, CODE_UNKNOWN_TYPE } from './lib/native.js';
+import { CODES } from './lib/contract.js';
 import { browserCandidate, combine, isPaused, selectHeaders, isBlockishRedirect } from './lib/verdict.js';
 import { catalogHosts, serviceForHost, matchPatterns, urlFilters, originOf, snapshotAlternatives } from './lib/catalog.js';
 import { SNAPSHOT } from './generated/snapshot.js';
@@ -120,7 +121,7 @@ async function handleSignal(tabId, url, sig, mode = 'prompt') {
   try {
     diag = await helper.request('diagnose', diagnoseRequest(o.origin, { ...sig, error: cand.error ?? sig.error }), DIAGNOSE_TIMEOUT_MS);
   } catch (e) {
-    helperNote = e instanceof HelperError ? e.code : 1;
+    helperNote = e instanceof HelperError ? e.code : CODES.INTERNAL;
   }
   const v = combine(cand, diag);
   const st = await currentSettings();
@@ -208,7 +209,7 @@ async function suggest(host) {
   try {
     r = await helper.request('suggest', suggestRequest(host));
   } catch (e) {
-    return fromSnapshot(e instanceof HelperError ? e.code : 1);
+    return fromSnapshot(e instanceof HelperError ? e.code : CODES.INTERNAL);
   }
   const alternatives = (Array.isArray(r.alternatives) ? r.alternatives : []).map((a) => {
     const id = typeof a.service === 'object' && a.service ? a.service.id : String(a.service ?? '');
@@ -243,7 +244,7 @@ async function report(id, need) {
     await saveBlock(rec);
     return { ok: true, result: r };
   } catch (e) {
-    return { ok: false, why: e.code === 7 ? 'not-enrolled' : 'failed', code: e.code ?? 1 };
+    return { ok: false, why: e.code === CODES.NOT_ENROLLED ? 'not-enrolled' : 'failed', code: e.code ?? CODES.INTERNAL };
   }
 }
 

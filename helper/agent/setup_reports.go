@@ -55,10 +55,7 @@ func setupReports(ctx context.Context, env *Env) error {
 		return handleReport(ctx, env, rep, req)
 	})
 	env.Reg.Handle("enrol", func(ctx context.Context, req protocol.Request) (any, error) {
-		var p struct {
-			Hub  string `json:"hub"`
-			Code string `json:"code"`
-		}
+		var p protocol.EnrolParams
 		if err := req.Decode(&p); err != nil {
 			return nil, err
 		}
@@ -78,7 +75,7 @@ func setupReports(ctx context.Context, env *Env) error {
 			}
 			cancel()
 		}
-		return e, nil
+		return protocol.EnrolResult{Hub: e.Hub, Org: e.Org, WhitelistKeys: e.WhitelistKeys}, nil
 	})
 	go rep.Run(ctx)
 	go enrolManaged(ctx, env, rep)

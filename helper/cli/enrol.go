@@ -14,6 +14,7 @@ import (
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/helper/reports"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 func init() {
@@ -63,7 +64,7 @@ var errNoAgent = errors.New("no agent")
 
 // enrolViaAgent asks the agent (starting it if needed) to enrol, so the one
 // process that owns the state changes it.
-func enrolViaAgent(ctx context.Context, dirs paths.Dirs, hub, code string) (*reports.Enrolment, error) {
+func enrolViaAgent(ctx context.Context, dirs paths.Dirs, hub, code string) (*protocol.EnrolResult, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, errNoAgent
@@ -76,8 +77,8 @@ func enrolViaAgent(ctx context.Context, dirs paths.Dirs, hub, code string) (*rep
 		return nil, fmt.Errorf("%w: %v", errNoAgent, err)
 	}
 	defer cl.Close()
-	var e reports.Enrolment
-	if err := cl.Call(ctx, "enrol", map[string]string{"hub": hub, "code": code}, &e); err != nil {
+	var e protocol.EnrolResult
+	if err := cl.Call(ctx, "enrol", protocol.EnrolParams{Hub: hub, Code: code}, &e); err != nil {
 		return nil, err
 	}
 	return &e, nil
@@ -85,7 +86,7 @@ func enrolViaAgent(ctx context.Context, dirs paths.Dirs, hub, code string) (*rep
 
 // enrolHere enrols in this process when no agent can run; the agent reads
 // the result at its next start.
-func enrolHere(ctx context.Context, dirs paths.Dirs, hub, code string) (*reports.Enrolment, error) {
+func enrolHere(ctx context.Context, dirs paths.Dirs, hub, code string) (*protocol.EnrolResult, error) {
 	if err := dirs.Ensure(); err != nil {
 		return nil, err
 	}
@@ -101,5 +102,9 @@ func enrolHere(ctx context.Context, dirs paths.Dirs, hub, code string) (*reports
 	if err != nil {
 		return nil, err
 	}
-	return r.Enrol(ctx, hub, code)
+	e, err := r.Enrol(ctx, hub, code)
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.EnrolResult{Hub: e.Hub, Org: e.Org, WhitelistKeys: e.WhitelistKeys}, nil
 }

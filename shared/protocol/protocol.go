@@ -1,6 +1,9 @@
 // Package protocol is the contract between the extension, the relay, the
 // agent and the tray: the JSON Schemas in schema/ (the source of truth for
-// every message), their compiled form, and the Go types and error codes.
+// every message' shape), their compiled form, and the Go types and error
+// codes. contract.json is the one source of the vocabulary (codes, request
+// types and their callers, events, methods, needs, the protocol version);
+// contract_gen.go and the other copies are generated from it.
 // This package's tests validate the shared examples against the schemas and
 // decode them with these types, so the two cannot drift.
 package protocol
@@ -10,6 +13,9 @@ import (
 	"errors"
 	"fmt"
 )
+
+// The vocabulary (codes, types, callers) is generated from contract.json.
+//go:generate go run ./internal/gencontract
 
 // Request is any message with an id: the envelope fields plus the raw
 // message, which each handler decodes into its own params type.
@@ -41,23 +47,6 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("detour error %d: %s", e.Code, e.Message) }
-
-// Error codes. Only ever append; shared/protocol/PROTOCOL.md lists them.
-const (
-	CodeInternal       = 1  // the agent failed; the message says where
-	CodeMalformed      = 2  // not JSON, or not an object with id and type
-	CodeTooLarge       = 3  // frame over 1 MiB; it was skipped, the stream goes on
-	CodeUnknownType    = 4  // no handler for this type
-	CodeInvalidParams  = 5  // fields missing or of the wrong shape
-	CodeCallerRefused  = 6  // the calling extension is not allowed
-	CodeNotEnrolled    = 7  // reporting needs `detour enrol` first
-	CodeHubUnreachable = 8  // the hub did not answer
-	CodeNotInCatalog   = 9  // the host is not a catalog service
-	CodeAgentDown      = 10 // the relay could not reach or start the agent
-	CodeTimeout        = 11 // the operation ran past its deadline
-	CodeZeroLength     = 12 // a frame of length zero
-	CodeBadVersion     = 13 // the peer speaks an incompatible protocol version
-)
 
 // Errorf builds a protocol error.
 func Errorf(code int, format string, args ...any) *Error {
@@ -132,4 +121,24 @@ func (e Event) DecodeData(v any) error {
 		return fmt.Errorf("event %s: decode data: %w", e.Type, err)
 	}
 	return nil
+}
+
+// CheckCaller says whether caller (CallerBrowser, CallerCLI, CallerTray) may
+// send a request of type typ, as contract.json lists: nil when it may, a
+// CodeUnknownType error for a type the protocol does not define, and a
+// CodeLocalOnly error for a type meant for another caller. The relay checks
+// every frame a browser sends with CallerBrowser, so that what only the
+// command line or the tray may do (enrol: change the hub, the organisation
+// and the pinned keys) can never come from a web extension.
+func CheckCaller(caller, typ string) *Error {
+	callers, ok := requestCallers[typ]
+	if !ok {
+		return Errorf(CodeUnknownType, "unknown message type %q", typ)
+	}
+	for _, c := range callers {
+		if c == caller {
+			return nil
+		}
+	}
+	return Errorf(CodeLocalOnly, "%s may be sent only from this computer's command line or tray, not by a browser extension", typ)
 }

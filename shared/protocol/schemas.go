@@ -22,9 +22,6 @@ var files embed.FS
 // Base is the URI every schema's $id starts with.
 const Base = "https://detour-project.org/schemas/protocol/"
 
-// RequestTypes are the request types the schemas define.
-var RequestTypes = []string{"hello", "status", "diagnose", "suggest", "report", "settings", "sync", "enrol"}
-
 // Files returns the schema files (schema/NAME.schema.json).
 func Files() fs.FS { return files }
 

@@ -6,13 +6,6 @@ import (
 	"time"
 )
 
-// Version is the protocol version this build speaks (shared/version.Protocol
-// says the same; hello refuses any other with CodeBadVersion).
-const Version = 1
-
-// Browsers are the values hello's `browser` may take.
-var Browsers = []string{"chrome", "chromium", "edge", "brave", "vivaldi", "opera", "firefox", "tray", "cli", "test"}
-
 // HelloParams is the first message a client sends.
 type HelloParams struct {
 	Version int    `json:"version"`
@@ -195,14 +188,6 @@ type SyncResult struct {
 	Version *int64 `json:"version"`
 	Changed bool   `json:"changed"`
 }
-
-// Event types the agent pushes.
-const (
-	EventWhitelistUpdated = "whitelist-updated"
-	EventReportsChanged   = "reports-changed"
-	EventSettingsChanged  = "settings-changed"
-	EventServiceApproved  = "service-approved"
-)
 
 // WhitelistUpdated is the data of a whitelist-updated event.
 type WhitelistUpdated struct {

@@ -4,7 +4,3 @@ package version
 
 // Version of this build.
 var Version = "0.1.0-dev"
-
-// Protocol is the native-messaging protocol version; a peer with another
-// major version is refused with CodeBadVersion.
-const Protocol = 1

@@ -2,9 +2,11 @@
 // checked against shared/protocol/schema in the unit tests: optional fields
 // are left out rather than sent as null, and strings are cut to the schema's
 // limits.
-const label = (s) => (typeof s === 'string' ? s.replace(/[\x00-\x1f\x7f]/g, '').slice(0, 100) : '');
+import { NEEDS } from './contract.js';
 
-export const NEEDS = ['meeting', 'shared-document', 'file-exchange', 'project-board', 'guidance', 'other'];
+export { NEEDS };
+
+const label = (s) => (typeof s === 'string' ? s.replace(/[\x00-\x1f\x7f]/g, '').slice(0, 100) : '');
 
 export function diagnoseRequest(origin, sig = {}) {
   const signal = {};

@@ -2,8 +2,10 @@
 // request/reply matching by id with timeouts, pushed events, and reconnection
 // with exponential backoff. `connect` is injectable for unit tests.
 
+import { CODES, PROTOCOL_VERSION } from './contract.js';
+
+export { PROTOCOL_VERSION };
 export const HOST = 'org.detour.helper';
-export const PROTOCOL_VERSION = 1;
 
 export class HelperError extends Error {
   constructor(code, message) {
@@ -13,9 +15,9 @@ export class HelperError extends Error {
 }
 // Codes used locally when there is no reply at all (not sent by the helper).
 export const LOCAL_ABSENT = -1; // no helper connected
-export const CODE_UNKNOWN_TYPE = 4;
-export const CODE_NOT_ENROLLED = 7;
-export const CODE_TIMEOUT = 11;
+export const CODE_UNKNOWN_TYPE = CODES.UNKNOWN_TYPE;
+export const CODE_NOT_ENROLLED = CODES.NOT_ENROLLED;
+export const CODE_TIMEOUT = CODES.TIMEOUT;
 
 export class Helper {
   constructor({ connect, browser = 'chrome', timeoutMs = 10000, helloTimeoutMs = 5000,
@@ -121,7 +123,7 @@ export class Helper {
     this.pending.delete(msg.id);
     this.clearTimer(p.timer);
     if (msg.ok === true) p.resolve(msg.result ?? {});
-    else p.reject(new HelperError(Number(msg.error?.code) || 1, String(msg.error?.message ?? 'the helper refused')));
+    else p.reject(new HelperError(Number(msg.error?.code) || CODES.INTERNAL, String(msg.error?.message ?? 'the helper refused')));
   }
 
   _send(body, timeoutMs, beforeHello = false) {

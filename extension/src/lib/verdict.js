@@ -1,10 +1,9 @@
 // Turns the browser's signals into a candidate and combines it with the
 // helper's diagnosis. Pure functions, unit-tested.
 import { mapError } from './errors.js';
+import { BLOCKS, NON_BLOCKS } from './contract.js';
 
-export const BLOCKS = ['dns-nxdomain', 'dns-sinkhole', 'tcp-reset', 'tcp-timeout', 'tls-reset',
-  'tls-intercepted', 'http-blockpage', 'http-status', 'proxy-refused', 'browser-policy'];
-export const NON_BLOCKS = ['reachable', 'site-down', 'offline', 'captive-portal', 'unknown'];
+export { BLOCKS, NON_BLOCKS };
 export const isBlock = (m) => BLOCKS.includes(m);
 
 // A browser-only candidate prompts at or above this confidence.

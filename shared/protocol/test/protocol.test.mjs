@@ -54,3 +54,20 @@ test('every request type has a valid request and result example', () => {
     assert.ok(seen.has(`result:${t}`), `no result example for ${t}`);
   }
 });
+
+// contract.js is generated from contract.json (go generate ./shared/protocol);
+// the Go test checks the file, this one what the extension actually imports.
+test('extension contract.js carries contract.json', async () => {
+  const c = readJSON(join(root, 'contract.json'));
+  const js = await import('../../../extension/src/lib/contract.js');
+  assert.equal(js.PROTOCOL_VERSION, c.protocol_version);
+  assert.deepEqual([...js.BLOCKS], c.methods.blocks.map((w) => w.name));
+  assert.deepEqual([...js.NON_BLOCKS], c.methods.non_blocks.map((w) => w.name));
+  assert.deepEqual([...js.NEEDS], c.needs.map((w) => w.name));
+  assert.deepEqual(Object.values(js.CODES), c.errors.map((e) => e.code));
+  assert.deepEqual([...js.BROWSER_REQUESTS], c.requests.filter((r) => r.callers.includes('browser')).map((r) => r.type));
+  // The schema's need and method enums are the same words.
+  const common = readJSON(join(root, 'schema/common.schema.json'));
+  assert.deepEqual(common.$defs.need.enum, [...js.NEEDS]);
+  assert.deepEqual(common.$defs.method.enum, [...js.BLOCKS, ...js.NON_BLOCKS]);
+});
