@@ -41,6 +41,11 @@ var (
 	// older than version 5 accepted before; refusing a rollback".
 	ErrRollback = errors.New("refusing a rollback")
 	ErrConflict = errors.New("whitelist version is one accepted before but its content differs")
+	// ErrExpired refuses a document that has already expired when it
+	// arrives, however new its version: the hub no longer vouches for it, so
+	// it must not replace a fresh copy (or set the rollback floor). A copy
+	// that expires while held is still used, and called stale.
+	ErrExpired = errors.New("whitelist document had already expired when it arrived")
 )
 
 // Options configure a Client. Settings is called at each use, so that an
@@ -248,13 +253,16 @@ func (c *Client) accept(env *wl.Envelope, etag, source, hub string) (bool, error
 	if err != nil {
 		return false, fmt.Errorf("whitelist from %s refused: %w", source, err)
 	}
+	now := c.opt.Now()
+	if !now.Before(doc.ExpiresAt) {
+		return false, fmt.Errorf("whitelist from %s refused: version %d expired at %s: %w", source, doc.Version, doc.ExpiresAt.UTC().Format(time.RFC3339), ErrExpired)
+	}
 	hub = hubID(hub)
 	pinned, sum := pinnedKeyStrings(st.WhitelistKeys), payloadSum(payload)
 	c.mergeVersions()
 	if err := c.checkFloor(hub, pinned, doc.Version, sum); err != nil {
 		return false, fmt.Errorf("whitelist from %s refused: %w", source, err)
 	}
-	now := c.opt.Now()
 	if cur := c.Copy(); cur != nil && cur.Hub == hub && cur.Doc.Version == doc.Version {
 		if !bytes.Equal(payload, cur.Payload) {
 			return false, fmt.Errorf("whitelist from %s refused: %w (version %d)", source, ErrConflict, doc.Version)

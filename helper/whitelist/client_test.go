@@ -67,6 +67,7 @@ func TestSyncRefuses(t *testing.T) {
 		{"same version, different content", func() *wl.Envelope {
 			return sign(t, doc(t, 5, now.Add(time.Minute), time.Hour), hubKey)
 		}, ErrConflict},
+		{"newer but already expired", func() *wl.Envelope { return sign(t, doc(t, 9, now.Add(-3*time.Hour), time.Hour), hubKey) }, ErrExpired},
 		{"payload not base64", func() *wl.Envelope {
 			env := sign(t, doc(t, 6, now, time.Hour), hubKey)
 			env.Payload = "%%%"
@@ -220,18 +221,33 @@ func TestTamperedCache(t *testing.T) {
 func TestExpiredCopyIsUsedButStale(t *testing.T) {
 	hubKey := newKey(t)
 	hub := newTestHub(t)
-	c, _ := newClient(t, t.TempDir(), hub.URL(), hubKey)
-	hub.set(sign(t, doc(t, 1, time.Now().Add(-3*time.Hour), time.Hour), hubKey))
+	dir := t.TempDir()
+	clock := time.Now()
+	s := &settings{}
+	s.cfg.Hub, s.cfg.WhitelistKeys = hub.URL(), []wl.PublicKey{pub(hubKey)}
+	c := New(Options{CachePath: filepath.Join(dir, CacheName), Settings: s.get, Now: func() time.Time { return clock }})
+	hub.set(sign(t, doc(t, 1, clock, time.Hour), hubKey))
 	mustSync(t, c)
+	// Two hours on, the copy held has expired: it is still used, and stale.
+	clock = clock.Add(2 * time.Hour)
 	if !c.Stale() {
 		t.Error("an expired copy is not stale")
 	}
-	s := c.Suggest("zoom.us", "example-borough")
-	if s.Status != wl.Blocked || !s.Stale || len(s.Alternatives) == 0 {
-		t.Errorf("expired copy not used: %+v", s)
+	s2 := c.Suggest("zoom.us", "example-borough")
+	if s2.Status != wl.Blocked || !s2.Stale || len(s2.Alternatives) == 0 {
+		t.Errorf("expired copy not used: %+v", s2)
 	}
-	if st := c.Status(); !st.Stale || st.Version == nil || *st.Version != 1 || st.Reachable == nil || !*st.Reachable {
+	if st := c.Status(); !st.Stale || st.Version == nil || *st.Version != 1 {
 		t.Errorf("status %+v", st)
+	}
+	// A document that arrives already expired is refused even with nothing
+	// better held, and the helper keeps its copy.
+	fresh := New(Options{CachePath: filepath.Join(t.TempDir(), CacheName), Settings: s.get, Now: func() time.Time { return clock }})
+	if _, err := fresh.SyncNow(context.Background()); !errors.Is(err, ErrExpired) {
+		t.Errorf("an expired document on first sync: %v, want ErrExpired", err)
+	}
+	if fresh.Current() != nil {
+		t.Error("an expired document was taken on first sync")
 	}
 }
 
