@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/detour-project/detour/server/reports/reportstest"
 )
@@ -59,5 +60,46 @@ func TestEnrolCodeCommands(t *testing.T) {
 	}
 	if _, err := run("enrol-code revoke", "nope"); err == nil {
 		t.Fatal("revoked an unknown code")
+	}
+}
+
+func TestEnrolCodeLimitsFlags(t *testing.T) {
+	h := reportstest.Start(t, "")
+	ctx := context.Background()
+	run := func(path string, args ...string) (string, error) {
+		var out bytes.Buffer
+		err := admin[path].Run(ctx, h.Hub, args, &out)
+		return out.String(), err
+	}
+	out, err := run("enrol-code create", "org-a", "--devices", "2", "--expires", "30d", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		Code, ID   string
+		MaxDevices int64  `json:"max_devices"`
+		ExpiresAt  string `json:"expires_at"`
+	}
+	json.Unmarshal([]byte(out), &created)
+	exp, err := time.Parse(time.RFC3339, created.ExpiresAt)
+	if err != nil || created.MaxDevices != 2 || exp.Sub(time.Now()) < 29*24*time.Hour || exp.Sub(time.Now()) > 31*24*time.Hour {
+		t.Fatalf("create with limits: %s", out)
+	}
+	for _, bad := range [][]string{
+		{"org-a", "--devices", "0"},
+		{"org-a", "--expires", "soon"},
+		{"org-a", "--expires", "-3d"},
+		{"org-a", "--per-hour", "0"},
+	} {
+		if _, err := run("enrol-code create", bad...); err == nil {
+			t.Errorf("create %v accepted", bad)
+		}
+	}
+	if out, err := run("enrol-code revoke", created.ID, "--devices"); err != nil || !strings.Contains(out, "0 devices revoked") {
+		t.Fatalf("revoke --devices: %q %v", out, err)
+	}
+	list, _ := run("enrol-code list")
+	if !strings.Contains(list, "LIMIT") || !strings.Contains(list, created.ID) {
+		t.Fatalf("list:\n%s", list)
 	}
 }

@@ -89,7 +89,7 @@ func (s *Service) fail(w http.ResponseWriter, err error, extra map[string]any) {
 		if re.Status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="detour"`)
 		}
-		if re.Status == http.StatusTooManyRequests {
+		if re.Status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 			next := s.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
 			w.Header().Set("Retry-After", fmt.Sprint(int(next.Sub(s.now()).Seconds())+1))
 		}
@@ -113,8 +113,17 @@ func (s *Service) handleEnrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := s.Enrol(r.Context(), req.Code)
-	if errors.Is(err, errBadCode) {
-		s.fail(w, refuse(http.StatusUnauthorized, "enrolment code unknown or revoked"), nil)
+	switch {
+	case errors.Is(err, errBadCode), errors.Is(err, errCodeExpired):
+		s.fail(w, refuse(http.StatusUnauthorized, "%v", err), nil)
+		return
+	case errors.Is(err, errCodeFull):
+		s.fail(w, refuse(http.StatusForbidden, "%v", err), nil)
+		return
+	case errors.Is(err, errCodeRate):
+		next := s.now().Truncate(time.Hour).Add(time.Hour)
+		w.Header().Set("Retry-After", fmt.Sprint(int(next.Sub(s.now()).Seconds())+1))
+		s.fail(w, refuse(http.StatusTooManyRequests, "%v", err), nil)
 		return
 	}
 	if err != nil {
@@ -150,6 +159,9 @@ func (s *Service) handleTokens(w http.ResponseWriter, r *http.Request) {
 		var extra map[string]any
 		if key.KeyID != "" {
 			extra = map[string]any{"issuer_key": key, "issuer_name": s.cfg.IssuerName}
+		}
+		if err == errDeviceRevoked {
+			extra = map[string]any{"reason": ReasonDeviceRevoked}
 		}
 		s.fail(w, err, extra)
 		return

@@ -76,6 +76,25 @@ var Migrations = []store.Step{{
 		client_version TEXT NOT NULL
 	);
 	CREATE INDEX reports_org_hour ON reports (org, hour);`,
+}, {
+	// Step 2 bounds what one code can issue (a number of devices, an
+	// expiry, a rate of enrolments an hour) and lets an admin revoke the
+	// devices a code enrolled. Codes made before it get the default limit
+	// of 100 devices and no expiry; devices they enrolled have no code.
+	Version: 2,
+	SQL: `ALTER TABLE enrol_codes ADD COLUMN max_devices BIGINT NOT NULL DEFAULT 100;
+	ALTER TABLE enrol_codes ADD COLUMN per_hour BIGINT NOT NULL DEFAULT 30;
+	ALTER TABLE enrol_codes ADD COLUMN expires_at TEXT;
+	ALTER TABLE devices ADD COLUMN code_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE devices ADD COLUMN revoked_at TEXT;
+	CREATE INDEX devices_code ON devices (code_id);
+	CREATE TABLE enrol_hours (
+		code_id  TEXT NOT NULL,
+		hour     TEXT NOT NULL,            -- YYYY-MM-DDTHH: counts only, no device
+		enrolled BIGINT NOT NULL DEFAULT 0,
+		refused  BIGINT NOT NULL DEFAULT 0,
+		PRIMARY KEY (code_id, hour)
+	);`,
 }}
 
 // Config configures the service.
@@ -391,4 +410,5 @@ var (
 	ErrUnknownOrg  = errors.New("reports: unknown organisation")
 	ErrUnknownCode = errors.New("reports: no such enrolment code")
 	ErrNoCatalog   = errors.New("reports: the catalog is not ready")
+	ErrBadLimits   = errors.New("reports: enrolment code limits")
 )

@@ -187,7 +187,7 @@ func runEndToEnd(t *testing.T, h *reportstest.Hub) {
 		if st, _ := do(t, "POST", h.URL+"/api/v1/enrol", "", mustJSON(map[string]string{"code": "dtr-guess"})); st != 401 {
 			t.Fatalf("unknown code: %d", st)
 		}
-		if _, err := svc.RevokeCode(ctx, idB); err != nil {
+		if _, err := svc.RevokeCode(ctx, idB, false); err != nil {
 			t.Fatal(err)
 		}
 		if st, _ := do(t, "POST", h.URL+"/api/v1/enrol", "", mustJSON(map[string]string{"code": codeB})); st != 401 {
