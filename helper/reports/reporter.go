@@ -311,7 +311,9 @@ func (r *Reporter) api() (*hubAPI, string, error) {
 	return newHubAPI(cfg.Hub, r.opts.HTTPTimeout), cred, nil
 }
 
-// Refill fetches tokens until the stash holds StashSize.
+// Refill fetches tokens until the stash holds StashSize. A batch cut short
+// by a crash or a dropped connection is sent again, identically, first
+// (batch.go).
 func (r *Reporter) Refill(ctx context.Context) error {
 	api, cred, err := r.api()
 	if err != nil {
@@ -319,12 +321,13 @@ func (r *Reporter) Refill(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	st, _ := r.store.stash()
+	inFlight := r.store.pending() != nil
 	r.mu.Unlock()
 	want := r.opts.StashSize - len(st.Tokens)
-	if want <= 0 {
+	if want <= 0 && !inFlight {
 		return nil
 	}
-	toks, issuerName, key, err := r.fetch(ctx, api, cred, st, want)
+	toks, issuerName, key, err := r.fetch(ctx, api, cred, st, max(want, 1))
 	if err != nil {
 		return err
 	}
@@ -337,11 +340,35 @@ func (r *Reporter) Refill(ctx context.Context) error {
 	cur.IssuerKey, cur.IssuerName = key, issuerName
 	cur.Hub, cur.Org = r.opts.Config.Get().Hub, r.opts.Config.Get().Org
 	cur.Tokens = append(cur.Tokens, toks...)
-	return r.store.putStash(cur)
+	if err := r.store.putStash(cur); err != nil {
+		return err
+	}
+	// Only once the tokens are on disk is the batch done.
+	return r.store.dropPending()
 }
 
-// fetch gets n finished tokens. A 409 carries the issuer's current key; the
-// request is made again once for it.
+// batch returns the batch to send for key: the one in flight if it was made
+// for the same key and is from today, or a new one of n requests, written
+// to disk before anything is sent.
+func (r *Reporter) batch(n int, key IssuerKey, name string) (*pendingBatch, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if p := r.store.pending(); p != nil && p.KeyID == key.KeyID && p.IssuerName == name && now.Sub(p.Created) < pendingTTL {
+		return p, nil
+	}
+	p, err := newPendingBatch(n, key.KeyID, name, now)
+	if err != nil {
+		return nil, fmt.Errorf("reports: token batch: %w", err)
+	}
+	if err := r.store.putPending(p); err != nil {
+		return nil, fmt.Errorf("reports: token batch: %w", err)
+	}
+	return p, nil
+}
+
+// fetch gets finished tokens (n, or the size of the batch in flight). A 409
+// carries the issuer's current key; the request is made again once for it.
 func (r *Reporter) fetch(ctx context.Context, api *hubAPI, cred string, st *Stash, n int) ([]string, string, IssuerKey, error) {
 	key, name := st.IssuerKey, st.IssuerName
 	for attempt := 0; ; attempt++ {
@@ -353,14 +380,19 @@ func (r *Reporter) fetch(ctx context.Context, api *hubAPI, cred string, st *Stas
 		if err != nil {
 			return nil, "", IssuerKey{}, err
 		}
-		reqs := make([]string, n)
-		pend := make([]*privacypass.Pending, n)
-		for i := range n {
-			b, p, err := c.Request(rand.Reader, privacypass.ReportChallenge(name))
+		b, err := r.batch(n, key, name)
+		if err != nil {
+			return nil, "", IssuerKey{}, err
+		}
+		rnd := b.random()
+		reqs := make([]string, b.N)
+		pend := make([]*privacypass.Pending, b.N)
+		for i := range b.N {
+			q, p, err := c.Request(rnd, privacypass.ReportChallenge(name))
 			if err != nil {
 				return nil, "", IssuerKey{}, err
 			}
-			reqs[i], pend[i] = base64.StdEncoding.EncodeToString(b), p
+			reqs[i], pend[i] = base64.StdEncoding.EncodeToString(q), p
 		}
 		var out tokensResult
 		err = api.do(ctx, api.tokens, "POST", "/api/v1/tokens", cred, map[string]any{"token_requests": reqs}, &out)
@@ -384,10 +416,10 @@ func (r *Reporter) fetch(ctx context.Context, api *hubAPI, cred string, st *Stas
 		if err != nil {
 			return nil, "", IssuerKey{}, err
 		}
-		if len(out.TokenResponses) != n {
-			return nil, "", IssuerKey{}, fmt.Errorf("reports: hub answered %d tokens for %d requests", len(out.TokenResponses), n)
+		if len(out.TokenResponses) != b.N {
+			return nil, "", IssuerKey{}, fmt.Errorf("reports: hub answered %d tokens for %d requests", len(out.TokenResponses), b.N)
 		}
-		toks := make([]string, n)
+		toks := make([]string, b.N)
 		for i, resp := range out.TokenResponses {
 			sig, err := base64.StdEncoding.DecodeString(resp)
 			if err != nil {

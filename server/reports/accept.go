@@ -246,7 +246,22 @@ func (s *Service) SignRequests(ctx context.Context, cred string, requests []stri
 	}
 	day := s.now().Format("2006-01-02")
 	credHash := hashHex(cred)
+	batch := sha256.New()
+	for _, b := range raw {
+		batch.Write(b)
+	}
+	batchHash := hex.EncodeToString(batch.Sum(nil))
 	err = s.writeTx(ctx, func(tx *store.Tx) error {
+		// The same batch again today is a device that lost our answer: sign
+		// it again (the signatures come out the same) without counting it.
+		res, err := tx.ExecContext(ctx, `INSERT INTO token_batches (credential_hash, day, batch_hash) VALUES (?, ?, ?)
+			ON CONFLICT DO NOTHING`, credHash, day, batchHash)
+		if err != nil {
+			return fmt.Errorf("reports: token batch: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return nil
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO token_issuance (credential_hash, day, n) VALUES (?, ?, ?)
 			ON CONFLICT (credential_hash, day) DO UPDATE SET n = token_issuance.n + excluded.n`, credHash, day, len(raw)); err != nil {
 			return fmt.Errorf("reports: count tokens: %w", err)

@@ -95,6 +95,18 @@ var Migrations = []store.Step{{
 		refused  BIGINT NOT NULL DEFAULT 0,
 		PRIMARY KEY (code_id, hour)
 	);`,
+}, {
+	// Step 3 makes a token batch idempotent: a device that lost the answer
+	// to a batch (a crash, a dropped connection) sends the same blinded
+	// requests again and is answered again without being counted twice.
+	// Only a hash of the batch is kept, for the day it counts against.
+	Version: 3,
+	SQL: `CREATE TABLE token_batches (
+		credential_hash TEXT NOT NULL,
+		day             TEXT NOT NULL,
+		batch_hash      TEXT NOT NULL,     -- SHA-256 of the blinded requests, in order
+		PRIMARY KEY (credential_hash, day, batch_hash)
+	);`,
 }}
 
 // Config configures the service.
