@@ -49,6 +49,9 @@ func benchDB(b *testing.B, reports int) (*store.DB, int64) {
 			b.Fatal(err)
 		}
 		rows, total := generate(ctx, b, db, reports)
+		if err := aggregates.RebuildRollups(ctx, db); err != nil {
+			b.Fatal(err)
+		}
 		db.ExecContext(ctx, "ANALYZE")
 		db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 		db.Close()

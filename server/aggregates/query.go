@@ -107,13 +107,20 @@ type raw struct {
 	n   int64
 }
 
-// scan sums n grouped by the given fixed columns in one pass over the
-// table, then rolls the result up per column in Go: one scan serves every
+// The tables scan reads: the counters, and their rollups (counts.go).
+const (
+	countsTable = "report_counts"
+	pairsTable  = "report_pairs"
+	needsTable  = "report_needs"
+)
+
+// scan sums n grouped by the given fixed columns in one pass over a table,
+// then rolls the result up per column in Go: one scan serves every
 // breakdown of a page. Each returned list is largest first (ties by key),
 // except "day", which is in day order.
-func scan(ctx context.Context, q store.Querier, cols []string, where string, args []any) (map[string][]raw, int64, error) {
+func scan(ctx context.Context, q store.Querier, table string, cols []string, where string, args []any) (map[string][]raw, int64, error) {
 	list := strings.Join(cols, ", ")
-	rows, err := q.QueryContext(ctx, "SELECT "+list+", SUM(n) FROM report_counts WHERE "+where+" GROUP BY "+list, args...)
+	rows, err := q.QueryContext(ctx, "SELECT "+list+", SUM(n) FROM "+table+" WHERE "+where+" GROUP BY "+list, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", list, err)
 	}
@@ -218,11 +225,15 @@ func days(ds []string, cs []Count) []Day {
 // organisation.
 func GetOverview(ctx context.Context, q store.Querier, p Privacy, w Window, org string) (*Overview, error) {
 	where, args := filter(w, org, "")
-	by, total, err := scan(ctx, q, []string{"day", "service", "need"}, where, args)
+	by, total, err := scan(ctx, q, pairsTable, []string{"day", "service"}, where, args)
 	if err != nil {
 		return nil, err
 	}
-	services, needs := by["service"], by["need"]
+	byNeed, _, err := scan(ctx, q, needsTable, []string{"need"}, where, args)
+	if err != nil {
+		return nil, err
+	}
+	services, needs := by["service"], byNeed["need"]
 	ds, vals := series(w, by["day"])
 	week := Window{From: w.From, To: w.To}
 	if len(ds) > 7 {
@@ -282,7 +293,7 @@ func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, serv
 	if service == "" {
 		cols = append(cols, "service")
 	}
-	by, total, err := scan(ctx, q, cols, where, args)
+	by, total, err := scan(ctx, q, countsTable, cols, where, args)
 	if err != nil {
 		return nil, err
 	}
@@ -324,9 +335,7 @@ func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, serv
 // list of services over w.
 func hiddenInList(ctx context.Context, q store.Querier, p Privacy, w Window, service string) (bool, error) {
 	where, args := filter(w, "", "")
-	// Grouped by day too, so SQLite walks the covering (day, service, ...)
-	// index instead of the service index over every day (measured: 30x).
-	by, total, err := scan(ctx, q, []string{"day", "service"}, where, args)
+	by, total, err := scan(ctx, q, pairsTable, []string{"service"}, where, args)
 	if err != nil {
 		return false, err
 	}

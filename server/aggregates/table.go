@@ -55,9 +55,9 @@ func (t *OrgServiceTable) Pairs(org string) []Pair {
 // GetOrgServiceTable reads and suppresses the table over w.
 func GetOrgServiceTable(ctx context.Context, q store.Querier, p Privacy, w Window) (*OrgServiceTable, error) {
 	where, args := filter(w, "", "")
-	// GROUP BY day first walks the covering (day, org, service, n) index in
-	// order, without a temporary b-tree; days are summed here.
-	rows, err := q.QueryContext(ctx, "SELECT org, service, SUM(n) FROM report_counts WHERE "+where+" GROUP BY day, org, service", args...)
+	// The pairs rollup's key is (day, org, service): grouping in key order
+	// walks it without a temporary b-tree; days are summed here.
+	rows, err := q.QueryContext(ctx, "SELECT org, service, SUM(n) FROM "+pairsTable+" WHERE "+where+" GROUP BY day, org, service", args...)
 	if err != nil {
 		return nil, fmt.Errorf("aggregates: org × service: %w", err)
 	}

@@ -170,7 +170,7 @@ func (s *Service) Accept(ctx context.Context, r Report, token []byte) (Outcome, 
 	idSum := sha256.Sum256(append(canon, tok.Nonce[:]...))
 	id := hex.EncodeToString(idSum[:])
 	var out Outcome
-	err = s.writeTx(ctx, func(tx *store.Tx) error {
+	err = s.group.do(ctx, func(ctx context.Context, tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO spent_tokens (nonce, report_hash) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, nonce, reportHash)
 		if err != nil {
 			return fmt.Errorf("reports: spend token: %w", err)

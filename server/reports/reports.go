@@ -136,7 +136,8 @@ type Service struct {
 	db  *store.DB
 	cfg Config
 
-	writeMu sync.Mutex // SQLite: one report or quota transaction at a time (see writeTx)
+	writeMu sync.Mutex  // SQLite: one report or quota transaction at a time (see writeTx)
+	group   groupCommit // accepted reports, committed in groups (groupcommit.go)
 
 	mu   sync.Mutex           // serialises key creation and the cache
 	keys map[string][]*orgKey // org -> keys, newest first
@@ -176,7 +177,9 @@ func Open(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
 	if err := db.Migrate(ctx, "reports", Migrations); err != nil {
 		return nil, err
 	}
-	return &Service{db: db, cfg: cfg, keys: map[string][]*orgKey{}, byID: map[[32]byte]*orgKey{}, reloaded: map[string]time.Time{}}, nil
+	s := &Service{db: db, cfg: cfg, keys: map[string][]*orgKey{}, byID: map[[32]byte]*orgKey{}, reloaded: map[string]time.Time{}}
+	s.group = groupCommit{write: s.writeTx, max: 64}
+	return s, nil
 }
 
 // IssuerName is the name in every challenge this hub's tokens answer.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/detour-project/detour/server/aggregates"
 	"github.com/detour-project/detour/server/store"
 	"github.com/detour-project/detour/server/store/storetest"
 	"github.com/detour-project/detour/shared/privacypass"
@@ -39,11 +40,8 @@ func testDoc() *whitelist.Document {
 func openService(t *testing.T, db *store.DB, c *clock) *Service {
 	t.Helper()
 	ctx := context.Background()
-	// The aggregates table is the hub's; the tests make it as hub.Open does.
-	if err := db.Migrate(ctx, "aggregates", []store.Step{{Version: 1, SQL: `CREATE TABLE report_counts (
-		day TEXT NOT NULL, org TEXT NOT NULL, service TEXT NOT NULL, method TEXT NOT NULL,
-		vendor TEXT NOT NULL DEFAULT '', need TEXT NOT NULL, n BIGINT NOT NULL,
-		PRIMARY KEY (day, org, service, method, vendor, need))`}}); err != nil {
+	// The aggregates tables are the hub's; the tests make them as hub.Open does.
+	if err := db.Migrate(ctx, "aggregates", aggregates.Migrations); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Open(ctx, db, Config{Document: testDoc, Now: c.now, IssuerName: "hub.test"})
@@ -208,4 +206,63 @@ func TestNoCatalog(t *testing.T) {
 	if _, _, err := s.CreateCode(context.Background(), "org-a"); !errors.Is(err, ErrNoCatalog) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestGroupCommit: many reports at once are committed in groups (fewer
+// transactions than reports), each still decided alone: a token spent on
+// another report in the same group is refused without taking its
+// neighbours down, and every accepted report is stored and counted once.
+func TestGroupCommit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := &clock{t: time.Now()}
+		s := openService(t, db, c)
+		ctx := context.Background()
+		const n = 120
+		toks := make([][]byte, n)
+		for i := range toks {
+			toks[i] = mint(t, s, "org-a")
+		}
+		r := zoomReport(c)
+		other := r
+		other.Need = "other"
+		var accepted, conflict atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n + n/10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				tok, rep := toks[i%n], r
+				if i >= n { // every tenth token again, on a different report
+					tok, rep = toks[(i-n)*10], other
+				}
+				out, _, err := s.Accept(ctx, rep, tok)
+				switch {
+				case err == nil && out == Accepted:
+					accepted.Add(1)
+				case status(err) == 409:
+					conflict.Add(1)
+				default:
+					t.Errorf("report %d: %v %v", i, out, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if accepted.Load() != n || conflict.Load() != n/10 {
+			t.Errorf("accepted %d (want %d), refused %d (want %d)", accepted.Load(), n, conflict.Load(), n/10)
+		}
+		var counted, stored int
+		db.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM report_counts`).Scan(&counted)
+		db.QueryRowContext(ctx, `SELECT COUNT(*) FROM reports`).Scan(&stored)
+		if counted != n || stored != n {
+			t.Errorf("counted %d, stored %d, want %d", counted, stored, n)
+		}
+		if g, rs := s.group.groups.Load(), s.group.reports.Load(); g >= rs {
+			t.Errorf("%d reports in %d transactions: no grouping", rs, g)
+		} else {
+			t.Logf("%d reports in %d transactions", rs, g)
+		}
+	})
 }
