@@ -55,9 +55,10 @@ func (t *OrgServiceTable) Pairs(org string) []Pair {
 // GetOrgServiceTable reads and suppresses the table over w.
 func GetOrgServiceTable(ctx context.Context, q store.Querier, p Privacy, w Window) (*OrgServiceTable, error) {
 	where, args := filter(w, "", "")
-	// The pairs rollup's key is (day, org, service): grouping in key order
-	// walks it without a temporary b-tree; days are summed here.
-	rows, err := q.QueryContext(ctx, "SELECT org, service, SUM(n) FROM "+pairsTable+" WHERE "+where+" GROUP BY day, org, service", args...)
+	// Summed in SQL: a 30-day window at 10 million reports is ~63,000 pair
+	// rows but 2,400 sums, and handing rows across database/sql is the
+	// dearer part (measured: 45 ms of CPU against 59 ms for summing in Go).
+	rows, err := q.QueryContext(ctx, "SELECT org, service, SUM(n) FROM "+pairsTable+" WHERE "+where+" GROUP BY org, service", args...)
 	if err != nil {
 		return nil, fmt.Errorf("aggregates: org × service: %w", err)
 	}
