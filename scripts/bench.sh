@@ -5,12 +5,21 @@
 #   whitelist push to 10,000 WebSocket clients (server/push)
 #   fingerprint matching on a 256 KiB page (helper/fingerprint)
 #   report intake with token verification (server/reports)
-#   dashboard queries at 1M and 10M reports (server/aggregates)
+#   dashboard queries at 1M and 10M reports, SQLite and PostgreSQL (server/aggregates)
 #   navigation to prompt in Chromium (test/browser/bench-prompt.mjs)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 mkdir -p test-results
+# The dashboard queries are measured on PostgreSQL too: a throwaway server,
+# as in scripts/test.sh (the dataset is copied into it once per run).
+if pgout=$(scripts/pg.sh 2>/dev/null); then
+  pgdir=$(echo "$pgout" | sed -n 's/^DIR=//p')
+  export DETOUR_BENCH_POSTGRES=$(echo "$pgout" | sed -n 's/^DSN=//p')
+  trap 'scripts/pg.sh stop "$pgdir"' EXIT
+else
+  echo "bench: PostgreSQL did not start; dashboard queries measured on SQLite only"
+fi
 out=test-results/bench.txt
 : >"$out"
 echo "== Go benchmarks" | tee -a "$out"
