@@ -92,3 +92,52 @@ func TestSQLiteFileIsPrivate(t *testing.T) {
 		}
 	}
 }
+
+// Hubs started at the same moment on one PostgreSQL database all come up:
+// before the advisory lock the losers failed with "type schema_migrations
+// already exists" or a duplicate key on a step's table.
+func TestConcurrentMigrationsAllSucceed(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := context.Background()
+	steps := []store.Step{
+		{Version: 1, SQL: `CREATE TABLE race_a (id TEXT PRIMARY KEY)`},
+		{Version: 2, SQL: `CREATE TABLE race_b (id TEXT PRIMARY KEY); INSERT INTO race_b (id) VALUES ('once')`},
+	}
+	const n = 6
+	dbs := make([]*store.DB, n)
+	for i := range dbs {
+		db, err := store.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for _, db := range dbs {
+		go func() {
+			<-start
+			for _, domain := range []string{"first", "second"} {
+				if err := db.Migrate(ctx, domain, []store.Step{{Version: 1, SQL: `CREATE TABLE IF NOT EXISTS ` + domain + `_t (id TEXT)`}}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- db.Migrate(ctx, "race", steps)
+		}()
+	}
+	close(start)
+	for range dbs {
+		if err := <-errs; err != nil {
+			t.Errorf("a concurrent migration failed: %v", err)
+		}
+	}
+	var rows int
+	if err := dbs[0].QueryRowContext(ctx, `SELECT COUNT(*) FROM race_b`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Errorf("step 2 ran %d times, want once", rows)
+	}
+}
