@@ -38,6 +38,12 @@ type Options struct {
 	Dir string
 	// Exe is the absolute path of the detour binary; empty means this one.
 	Exe string
+	// BinPath is where the binary will be when a browser starts it, and so
+	// the path every manifest names. Empty means Exe, or, with Root, Exe's
+	// place below Root. A package build stages manifests under Root for a
+	// binary the package puts elsewhere (/usr/bin/detour), so the path of
+	// the build's own binary must never leak into them.
+	BinPath string
 	// Root prefixes every system path ("" is /).
 	Root string
 	// Home is the user's home folder; empty means os.UserHomeDir.
@@ -84,14 +90,17 @@ func Install(o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := CheckExecutable(o.Exe); err != nil {
+	if err := o.resolveBinPath(); err != nil {
+		return Result{}, err
+	}
+	if err := o.checkBinary(); err != nil {
 		return Result{}, fmt.Errorf("installer: %w", err)
 	}
 	targets, skipped, err := o.targets()
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Exe: o.Exe, Record: o.recordPath(), Skipped: skipped}
+	res := Result{Exe: o.BinPath, Record: o.recordPath(), Skipped: skipped}
 	rec, err := loadRecord(res.Record)
 	if err != nil {
 		return res, err
@@ -122,7 +131,7 @@ func Install(o Options) (Result, error) {
 // writeOne writes one manifest, recording first what it is about to create
 // or replace, so that a crash between the two never leaves an unrecorded file.
 func (o Options) writeOne(t Entry, rec *record, recPath string) error {
-	b, err := NewManifest(t.Browser, o.Exe).Encode()
+	b, err := NewManifest(t.Browser, o.BinPath).Encode()
 	if err != nil {
 		return err
 	}
@@ -148,8 +157,8 @@ func (o Options) writeOne(t Entry, rec *record, recPath string) error {
 	if err == nil {
 		err = m.Validate(t.Browser)
 	}
-	if err == nil && m.Path != o.Exe {
-		err = fmt.Errorf("manifest path %q, want %q", m.Path, o.Exe)
+	if err == nil && m.Path != o.BinPath {
+		err = fmt.Errorf("manifest path %q, want %q", m.Path, o.BinPath)
 	}
 	if err != nil {
 		return fmt.Errorf("installer: %s written but invalid: %w", t.Path, err)
@@ -271,6 +280,48 @@ func (o Options) resolve() (Options, error) {
 		return o, errors.New("installer: no record path for a per-user install")
 	}
 	return o, nil
+}
+
+// resolveBinPath settles the path the manifests name (see Options.BinPath).
+func (o *Options) resolveBinPath() error {
+	if o.BinPath != "" {
+		if !filepath.IsAbs(o.BinPath) || filepath.Clean(o.BinPath) != o.BinPath {
+			return fmt.Errorf("installer: --bin-path %q must be an absolute, clean path (e.g. /usr/bin/detour)", o.BinPath)
+		}
+		return nil
+	}
+	if o.Root == "" || !o.System {
+		o.BinPath = o.Exe
+		return nil
+	}
+	root, err := filepath.Abs(o.Root)
+	if err != nil {
+		return fmt.Errorf("installer: %w", err)
+	}
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	rel, err := filepath.Rel(root, o.Exe)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("installer: with --root the manifests must name where the binary will be installed, "+
+			"but %s is not under %s: pass --bin-path (e.g. /usr/bin/detour)", o.Exe, root)
+	}
+	o.BinPath = "/" + filepath.ToSlash(rel)
+	return nil
+}
+
+// checkBinary makes sure the manifests will name an executable. Staged under
+// a Root the binary may not be there yet (the package brings it), but if it
+// is, it must be executable.
+func (o Options) checkBinary() error {
+	if o.Root == "" {
+		return CheckExecutable(o.BinPath)
+	}
+	staged := filepath.Join(o.Root, o.BinPath)
+	if _, err := os.Stat(staged); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return CheckExecutable(staged)
 }
 
 func (o Options) recordPath() string {

@@ -191,7 +191,9 @@ func TestInstallUninstallSystemEveryBrowser(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "usr/lib/mozilla/native-messaging-hosts/other.json"), []byte("{}"), 0o644)
 	before := snapshot(t, root)
 
-	o := Options{System: true, Root: root, Home: t.TempDir(), Exe: exe, GOOS: "linux"}
+	// The build's binary is elsewhere: the manifests name where the
+	// package puts it.
+	o := Options{System: true, Root: root, Home: t.TempDir(), Exe: exe, BinPath: "/usr/bin/detour", GOOS: "linux"}
 	res, err := Install(o)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +209,7 @@ func TestInstallUninstallSystemEveryBrowser(t *testing.T) {
 		if e.Path != want {
 			t.Errorf("%s: wrote %s, want %s", e.Browser, e.Path, want)
 		}
-		parseWritten(t, e, exe)
+		parseWritten(t, e, "/usr/bin/detour")
 		// Everyone's browser must be able to reach the manifest.
 		for d := filepath.Dir(e.Path); d != root; d = filepath.Dir(d) {
 			if fi, _ := os.Stat(d); fi.Mode().Perm()&0o005 != 0o005 {
@@ -223,6 +225,77 @@ func TestInstallUninstallSystemEveryBrowser(t *testing.T) {
 	}
 	if d := diff(before, snapshot(t, root)); len(d) != 0 {
 		t.Fatalf("uninstall left the system root changed:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// Staging under a root (a package build): the manifests name the installed
+// path, never the build folder's; a staged binary gives that path itself.
+func TestInstallSystemRootNamesInstalledPath(t *testing.T) {
+	exe := fakeExe(t)
+	stage := func(t *testing.T, root, rel string, mode os.FileMode) string {
+		p := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name    string
+		binPath string
+		staged  string      // a binary placed under the root first, relative
+		mode    os.FileMode // its mode
+		exe     func(root string) string
+		want    string // the manifests' path, or "" for an error
+		wantErr string
+	}{
+		{name: "bin-path, binary not staged", binPath: "/usr/bin/detour", exe: func(string) string { return exe }, want: "/usr/bin/detour"},
+		{name: "bin-path, binary staged", binPath: "/usr/lib/detour/detour", staged: "usr/lib/detour/detour", mode: 0o755,
+			exe: func(string) string { return exe }, want: "/usr/lib/detour/detour"},
+		{name: "derived from the staged binary run", staged: "usr/bin/detour", mode: 0o755,
+			exe: func(root string) string { return filepath.Join(root, "usr/bin/detour") }, want: "/usr/bin/detour"},
+		{name: "build binary outside the root", exe: func(string) string { return exe }, wantErr: "--bin-path"},
+		{name: "relative bin-path", binPath: "usr/bin/detour", exe: func(string) string { return exe }, wantErr: "absolute"},
+		{name: "unclean bin-path", binPath: "/usr/bin/../bin/detour", exe: func(string) string { return exe }, wantErr: "absolute, clean"},
+		{name: "staged binary not executable", binPath: "/usr/bin/detour", staged: "usr/bin/detour", mode: 0o644,
+			exe: func(string) string { return exe }, wantErr: "not executable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			if tc.staged != "" {
+				stage(t, root, tc.staged, tc.mode)
+			}
+			before := snapshot(t, root)
+			o := Options{System: true, Root: root, Home: t.TempDir(), Exe: tc.exe(root), BinPath: tc.binPath, GOOS: "linux"}
+			res, err := Install(o)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+				}
+				if d := diff(before, snapshot(t, root)); len(d) != 0 {
+					t.Fatalf("a refused install wrote: %v", d)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Exe != tc.want || len(res.Written) != len(wantSystemPaths) {
+				t.Fatalf("result %+v, want manifests naming %s", res, tc.want)
+			}
+			for _, e := range res.Written {
+				parseWritten(t, e, tc.want)
+				if b, _ := os.ReadFile(e.Path); strings.Contains(string(b), root) || strings.Contains(string(b), filepath.Dir(exe)) {
+					t.Fatalf("%s names a build path:\n%s", e.Path, b)
+				}
+			}
+			if _, err := Uninstall(o); err != nil {
+				t.Fatal(err)
+			}
+			if d := diff(before, snapshot(t, root)); len(d) != 0 {
+				t.Fatalf("uninstall left: %v", d)
+			}
+		})
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 func init() {
 	Add(Command{
 		Name:    "install",
-		Usage:   "[--system] [--browser LIST] [--dir DIR] [--root DIR] [--json]",
+		Usage:   "[--system] [--browser LIST] [--dir DIR] [--root DIR [--bin-path PATH]] [--json]",
 		Summary: "register detour with your browsers (native messaging)",
 		Run:     runInstall,
 	})
@@ -54,6 +54,7 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 	f.register(fs)
 	browsers := fs.String("browser", "", "comma-separated: "+strings.Join(installer.Browsers, ","))
 	dir := fs.String("dir", "", "write the manifest into this folder instead (e.g. a test profile's NativeMessagingHosts)")
+	binPath := fs.String("bin-path", "", "the path the manifests name: where detour will be installed (packaging, e.g. /usr/bin/detour)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,6 +63,7 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 		return Fail(stderr, err)
 	}
 	o.Dir = *dir
+	o.BinPath = *binPath
 	if *browsers != "" {
 		for _, b := range strings.Split(*browsers, ",") {
 			o.Browsers = append(o.Browsers, strings.TrimSpace(b))

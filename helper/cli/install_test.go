@@ -80,7 +80,13 @@ func TestInstallSystemRootCommand(t *testing.T) {
 	t.Setenv("DETOUR_HOME", t.TempDir())
 	cmd, _ := Lookup("install")
 	var out bytes.Buffer
-	if code := cmd.Run([]string{"--system", "--root", root, "--json"}, &out, &out); code != 0 {
+	// Without --bin-path the test binary is outside the root: refused, as
+	// its build path must never end up in a package's manifests.
+	if code := cmd.Run([]string{"--system", "--root", root}, &out, &out); code == 0 || !strings.Contains(out.String(), "--bin-path") {
+		t.Fatalf("install --system --root without --bin-path: %d %s", code, out.String())
+	}
+	out.Reset()
+	if code := cmd.Run([]string{"--system", "--root", root, "--bin-path", "/usr/bin/detour", "--json"}, &out, &out); code != 0 {
 		t.Fatalf("install --system: %d %s", code, out.String())
 	}
 	var res installer.Result
@@ -93,6 +99,10 @@ func TestInstallSystemRootCommand(t *testing.T) {
 	for _, e := range res.Written {
 		if !strings.HasPrefix(e.Path, root+"/") {
 			t.Fatalf("%s written outside the root", e.Path)
+		}
+		b, _ := os.ReadFile(e.Path)
+		if m, err := installer.ParseManifest(b); err != nil || m.Path != "/usr/bin/detour" {
+			t.Fatalf("%s: path %q (%v), want /usr/bin/detour", e.Path, m.Path, err)
 		}
 	}
 	un, _ := Lookup("uninstall")
