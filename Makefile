@@ -7,6 +7,11 @@ export PATH := /usr/local/go/bin:$(PATH)
 # bare commit hash would make every report fail (server/reports).
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*.[0-9]*.[0-9]*' --dirty 2>/dev/null || echo 0.1.0-dev.$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty))
 LDFLAGS := -s -w -X github.com/detour-project/detour/shared/version.Version=$(VERSION)
+# Extension IDs the native host admits beyond shared/ids' defaults, e.g.
+# DETOUR_EXTENSION_IDS=chrome-web-store=ID,edge-add-ons=ID (shared/ids).
+ifneq ($(strip $(DETOUR_EXTENSION_IDS)),)
+LDFLAGS += -X github.com/detour-project/detour/shared/ids.Build=$(DETOUR_EXTENSION_IDS)
+endif
 
 .PHONY: all build go extension run demo test bench lint clean deps dist
 
@@ -20,6 +25,7 @@ deps:
 build: extension go
 
 go:
+	$(if $(strip $(DETOUR_EXTENSION_IDS)),go run ./shared/ids/checkids '$(DETOUR_EXTENSION_IDS)')
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/detour ./helper/cmd/detour
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/detour-server ./server/cmd/detour-server
 	CGO_ENABLED=1 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/detour-tray ./helper/cmd/detour-tray

@@ -92,10 +92,10 @@ func parseWritten(t *testing.T, e Entry, exe string) {
 		t.Fatalf("%s: path %q, want %q", e.Path, m.Path, exe)
 	}
 	if IsFirefox(e.Browser) {
-		if !slices.Equal(m.AllowedExtensions, []string{ids.FirefoxExtensionID}) || m.AllowedOrigins != nil {
+		if !slices.Equal(m.AllowedExtensions, ids.FirefoxIDs()) || m.AllowedOrigins != nil {
 			t.Fatalf("%s: firefox manifest %+v", e.Path, m)
 		}
-	} else if !slices.Equal(m.AllowedOrigins, []string{"chrome-extension://" + ids.ChromeExtensionID + "/"}) || m.AllowedExtensions != nil {
+	} else if !slices.Equal(m.AllowedOrigins, ids.ChromeOrigins()) || m.AllowedExtensions != nil {
 		t.Fatalf("%s: chrome manifest %+v", e.Path, m)
 	}
 	if fi, _ := os.Stat(e.Path); fi.Mode().Perm() != 0o644 {
@@ -510,5 +510,40 @@ func TestCheckFindsProblems(t *testing.T) {
 	}
 	if got["brave/system"].Other != otherExe {
 		t.Errorf("brave/system: other %q, want %q", got["brave/system"].Other, otherExe)
+	}
+}
+
+// A build with store IDs added (DETOUR_EXTENSION_IDS) writes manifests that
+// admit exactly the list in shared/ids, each family its own.
+func TestManifestsNameEveryBuildID(t *testing.T) {
+	defer func(b string) { ids.Build = b }(ids.Build)
+	const cws, edge, org = "abcdefghijklmnopabcdefghijklmnop", "ponmlkjihgfedcbaponmlkjihgfedcba", "it@example.org"
+	ids.Build = "chrome-web-store=" + cws + ",edge-add-ons=" + edge + "," + org
+	exe := fakeExe(t)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		browser string
+		origins []string
+		exts    []string
+	}{
+		{"chromium", []string{"chrome-extension://" + ids.ChromeExtensionID + "/", "chrome-extension://" + cws + "/", "chrome-extension://" + edge + "/"}, nil},
+		{"firefox", nil, []string{ids.FirefoxExtensionID, org}},
+	} {
+		o := Options{Dir: filepath.Join(dir, c.browser), Browsers: []string{c.browser}, Exe: exe, Home: dir, RecordPath: filepath.Join(dir, c.browser+".json"), GOOS: "linux"}
+		res, err := Install(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(res.Written[0].Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := ParseManifest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(m.AllowedOrigins, c.origins) || !slices.Equal(m.AllowedExtensions, c.exts) {
+			t.Errorf("%s manifest admits %v %v, want %v %v", c.browser, m.AllowedOrigins, m.AllowedExtensions, c.origins, c.exts)
+		}
 	}
 }

@@ -26,6 +26,9 @@ type Manifest struct {
 const FileName = ids.NativeHost + ".json"
 
 // NewManifest returns the manifest for browser with exe as the host binary.
+// It admits every ID of the browser's family in shared/ids (development,
+// stores, and any added at build time), so one installed helper serves the
+// extension however it was installed.
 func NewManifest(browser, exe string) Manifest {
 	m := Manifest{
 		Name:        ids.NativeHost,
@@ -34,9 +37,9 @@ func NewManifest(browser, exe string) Manifest {
 		Type:        "stdio",
 	}
 	if IsFirefox(browser) {
-		m.AllowedExtensions = []string{ids.FirefoxExtensionID}
+		m.AllowedExtensions = ids.FirefoxIDs()
 	} else {
-		m.AllowedOrigins = []string{ids.ChromeOrigin(ids.ChromeExtensionID)}
+		m.AllowedOrigins = ids.ChromeOrigins()
 	}
 	return m
 }

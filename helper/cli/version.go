@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 
+	"github.com/detour-project/detour/shared/ids"
 	"github.com/detour-project/detour/shared/version"
 )
 
@@ -29,6 +30,9 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 		if err := PrintJSON(stdout, map[string]any{
 			"version": version.Version, "protocol": version.Protocol,
 			"go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH,
+			// What the native host admits, so IT can check a build made
+			// with DETOUR_EXTENSION_IDS.
+			"extensions": ids.Extensions(),
 		}); err != nil {
 			return Fail(stderr, err)
 		}

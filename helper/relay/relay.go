@@ -45,10 +45,10 @@ type Options struct {
 	Allowed []string
 }
 
-// AllowedIDs is the published Chrome and Firefox IDs plus those in
-// DETOUR_ALLOWED_EXTENSIONS.
+// AllowedIDs is every ID in shared/ids (development, stores, build-time
+// additions) plus those in DETOUR_ALLOWED_EXTENSIONS.
 func AllowedIDs() []string {
-	out := []string{ids.ChromeExtensionID, ids.FirefoxExtensionID}
+	out := ids.All()
 	for _, s := range strings.Split(os.Getenv(EnvAllowed), ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
