@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +17,7 @@ import (
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/installer"
+	"github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/shared/version"
 )
 
@@ -45,11 +46,13 @@ type DoctorCheck struct {
 }
 
 // DoctorEnv is what a check may look at. Agent and Status are nil when no
-// agent answered; Status is the agent's raw `status` result.
+// agent answered; Status is the agent's `status` result.
 type DoctorEnv struct {
 	Dirs   paths.Dirs
 	Agent  *localapi.Client
-	Status json.RawMessage
+	Status *protocol.StatusResult
+	// StatusErr is why a running agent's status could not be read.
+	StatusErr error
 }
 
 // DoctorFunc is a group of checks. Subsystems add theirs with AddDoctorCheck
@@ -239,78 +242,64 @@ func checkAgent(ctx context.Context, env *DoctorEnv) DoctorCheck {
 	c := DoctorCheck{Name: "agent"}
 	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	cl, err := localapi.Dial(dctx, env.Dirs)
-	if err != nil {
+	cl, err := localapi.Connect(dctx, localapi.Options{Dirs: env.Dirs, Caller: protocol.CallerCLI})
+	switch {
+	case errors.Is(err, localapi.ErrNoAgent):
 		c.Status, c.Detail = CheckFail, "not running ("+env.Dirs.Socket()+" does not answer)"
 		c.Fix = "open your browser (it starts the agent) or run `detour agent`"
 		return c
-	}
-	var hello struct {
-		Version string `json:"version"`
-	}
-	if err := cl.Call(dctx, "hello", map[string]any{"version": version.Protocol, "browser": "cli"}, &hello); err != nil {
-		cl.Close()
+	case err != nil:
 		c.Status, c.Detail = CheckFail, "the agent does not answer hello: "+err.Error()
 		c.Fix = "see " + env.Dirs.Log() + "; stop the agent and let your browser start it again"
 		return c
 	}
 	env.Agent = cl
-	var status json.RawMessage
-	if err := cl.Call(dctx, "status", nil, &status); err == nil {
-		env.Status = status
+	if st, err := cl.Status(dctx); err == nil {
+		env.Status = &st
+	} else {
+		env.StatusErr = err
 	}
-	c.Status, c.Detail = CheckOK, "running, version "+hello.Version
+	c.Status, c.Detail = CheckOK, "running, version "+cl.Hello().Version
 	return c
-}
-
-// statusView is the part of the agent's `status` reply that doctor reads
-// (shared/protocol/PROTOCOL.md); a missing section is reported, not guessed.
-type statusView struct {
-	Hub *struct {
-		URL       string `json:"url"`
-		Reachable *bool  `json:"reachable"` // null before the first contact
-	} `json:"hub"`
-	Whitelist *struct {
-		Version   *int64     `json:"version"`
-		FetchedAt *time.Time `json:"fetched_at"`
-		ExpiresAt *time.Time `json:"expires_at"`
-		Stale     bool       `json:"stale"`
-	} `json:"whitelist"`
 }
 
 func checkHubAndWhitelist(env *DoctorEnv) []DoctorCheck {
 	hub := DoctorCheck{Name: "hub"}
 	wl := DoctorCheck{Name: "whitelist"}
+	if env.StatusErr != nil {
+		hub.Status, hub.Detail = CheckFail, "the agent's status reply is not understood: "+env.StatusErr.Error()
+		hub.Fix = "make sure detour and the agent are the same version: stop the agent and let it restart"
+		return []DoctorCheck{hub}
+	}
 	if env.Status == nil {
 		hub.Status, hub.Detail = CheckWarn, "unknown: the agent is not running"
 		wl.Status, wl.Detail = CheckWarn, "unknown: the agent is not running"
 		hub.Fix, wl.Fix = "start the agent (see the agent line)", "start the agent (see the agent line)"
 		return []DoctorCheck{hub, wl}
 	}
-	var s statusView
-	if err := json.Unmarshal(env.Status, &s); err != nil {
-		hub.Status, hub.Detail = CheckFail, "the agent's status reply is not understood: "+err.Error()
-		hub.Fix = "make sure detour and the agent are the same version: stop the agent and let it restart"
-		return []DoctorCheck{hub}
+	s := env.Status
+	hubURL := ""
+	if s.Hub.URL != nil {
+		hubURL = *s.Hub.URL
 	}
 	switch {
-	case s.Hub == nil || s.Hub.URL == "":
+	case hubURL == "":
 		hub.Status, hub.Detail = CheckWarn, "no hub configured"
 		hub.Fix = "run `detour enrol --hub URL --code CODE` with the code from your IT team"
 	case s.Hub.Reachable == nil:
-		hub.Status, hub.Detail = CheckWarn, s.Hub.URL+" not contacted yet"
+		hub.Status, hub.Detail = CheckWarn, hubURL+" not contacted yet"
 		hub.Fix = "wait a moment and run doctor again; if it stays so, see the agent log " + env.Dirs.Log()
 	case !*s.Hub.Reachable:
-		hub.Status, hub.Detail = CheckFail, s.Hub.URL+" is not reachable"
+		hub.Status, hub.Detail = CheckFail, hubURL+" is not reachable"
 		hub.Fix = "check the network and that the hub is up; the agent keeps retrying"
 	default:
-		hub.Status, hub.Detail = CheckOK, s.Hub.URL+" reachable"
+		hub.Status, hub.Detail = CheckOK, hubURL+" reachable"
 	}
 	switch {
-	case s.Whitelist == nil || s.Whitelist.Version == nil:
+	case s.Whitelist.Version == nil:
 		wl.Status, wl.Detail = CheckWarn, "no whitelist yet: suggestions come from the built-in catalog only"
 		wl.Fix = "configure a hub (see above); the agent fetches the whitelist at start"
-		if s.Hub != nil && s.Hub.URL != "" {
+		if hubURL != "" {
 			wl.Fix = "the agent fetches it from the hub once the hub answers (see above)"
 		}
 	case s.Whitelist.Stale:

@@ -69,16 +69,16 @@ func enrolViaAgent(ctx context.Context, dirs paths.Dirs, hub, code string) (*pro
 	if err != nil {
 		return nil, errNoAgent
 	}
-	if err := localapi.EnsureAgent(ctx, dirs, exe); err != nil {
+	cl, err := localapi.Connect(ctx, localapi.Options{Dirs: dirs, Caller: protocol.CallerCLI, Start: exe})
+	if errors.Is(err, localapi.ErrNoAgent) {
 		return nil, fmt.Errorf("%w: %v", errNoAgent, err)
 	}
-	cl, err := localapi.Dial(ctx, dirs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errNoAgent, err)
+		return nil, err
 	}
 	defer cl.Close()
-	var e protocol.EnrolResult
-	if err := cl.Call(ctx, "enrol", protocol.EnrolParams{Hub: hub, Code: code}, &e); err != nil {
+	e, err := cl.Enrol(ctx, protocol.EnrolParams{Hub: hub, Code: code})
+	if err != nil {
 		return nil, err
 	}
 	return &e, nil

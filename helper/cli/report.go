@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -65,20 +66,16 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return Fail(stderr, err)
 	}
-	if err := localapi.EnsureAgent(ctx, dirs, exe); err != nil {
+	cl, err := localapi.Connect(ctx, localapi.Options{Dirs: dirs, Caller: protocol.CallerCLI, Start: exe})
+	if errors.Is(err, localapi.ErrNoAgent) {
 		return Fail(stderr, fmt.Errorf("reporting needs the agent: %w", err))
 	}
-	cl, err := localapi.Dial(ctx, dirs)
 	if err != nil {
 		return Fail(stderr, err)
 	}
 	defer cl.Close()
-	var res protocol.ReportResult
-	params := map[string]any{"host": host, "need": *need}
-	if *now {
-		params["now"] = true
-	}
-	if err := cl.Call(ctx, "report", params, &res); err != nil {
+	res, err := cl.Report(ctx, protocol.ReportParams{Host: host, Need: *need, Now: *now})
+	if err != nil {
 		return Fail(stderr, err)
 	}
 	if *asJSON {

@@ -14,7 +14,6 @@ import (
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/helper/whitelist"
 	"github.com/detour-project/detour/shared/protocol"
-	"github.com/detour-project/detour/shared/version"
 )
 
 func init() {
@@ -106,15 +105,13 @@ func suggestViaAgent(dirs paths.Dirs, host, org string) (protocol.SuggestResult,
 	var res protocol.SuggestResult
 	ctx, cancel := context.WithTimeout(context.Background(), agentTimeout)
 	defer cancel()
-	cl, err := localapi.Dial(ctx, dirs)
+	cl, err := localapi.Connect(ctx, localapi.Options{Dirs: dirs, Caller: protocol.CallerCLI})
 	if err != nil {
 		return res, nil, err
 	}
 	defer cl.Close()
-	if err := cl.Call(ctx, "hello", protocol.HelloParams{Version: version.Protocol, Browser: "cli"}, nil); err != nil {
-		return res, nil, err
-	}
-	if err := cl.Call(ctx, "suggest", protocol.SuggestParams{Host: host, Org: org}, &res); err != nil {
+	res, err = cl.Suggest(ctx, protocol.SuggestParams{Host: host, Org: org})
+	if err != nil {
 		return res, nil, err
 	}
 	// Names for the human output come from the verified cache the agent

@@ -13,7 +13,6 @@ import (
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/helper/whitelist"
 	"github.com/detour-project/detour/shared/protocol"
-	"github.com/detour-project/detour/shared/version"
 )
 
 func init() {
@@ -86,15 +85,12 @@ func syncViaAgent(ctx context.Context, dirs paths.Dirs) (syncOutput, error) {
 	out := syncOutput{Agent: true}
 	dctx, cancel := context.WithTimeout(ctx, agentTimeout)
 	defer cancel()
-	cl, err := localapi.Dial(dctx, dirs)
+	cl, err := localapi.Connect(dctx, localapi.Options{Dirs: dirs, Caller: protocol.CallerCLI})
 	if err != nil {
 		return out, err
 	}
 	defer cl.Close()
-	if err := cl.Call(dctx, "hello", protocol.HelloParams{Version: version.Protocol, Browser: "cli"}, nil); err != nil {
-		return out, err
-	}
-	err = cl.Call(ctx, "sync", nil, &out.SyncResult)
+	out.SyncResult, err = cl.Sync(ctx)
 	return out, err
 }
 

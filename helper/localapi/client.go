@@ -37,6 +37,7 @@ type Client struct {
 	next    int64
 	pending map[int64]chan protocol.Envelope
 	err     error
+	hello   *protocol.HelloResult
 }
 
 // DialConn connects to the agent's socket without starting anything; the
@@ -50,7 +51,8 @@ func DialConn(ctx context.Context, dirs paths.Dirs) (net.Conn, error) {
 	return c, nil
 }
 
-// Dial connects to a running agent. Use EnsureAgent first to start one.
+// Dial connects to a running agent without saying hello. Use Connect, which
+// also starts the agent when asked and says hello once.
 func Dial(ctx context.Context, dirs paths.Dirs) (*Client, error) {
 	conn, err := DialConn(ctx, dirs)
 	if err != nil {

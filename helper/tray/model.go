@@ -16,10 +16,12 @@ import (
 	"github.com/detour-project/detour/shared/protocol"
 )
 
-// Client is what the model needs of the agent connection
-// (*localapi.Client satisfies it).
+// Client is what the model needs of the agent connection: the typed
+// requests a tray may send (*localapi.Client satisfies it).
 type Client interface {
-	Call(ctx context.Context, typ string, params any, result any) error
+	Status(ctx context.Context) (protocol.StatusResult, error)
+	Sync(ctx context.Context) (protocol.SyncResult, error)
+	Settings(ctx context.Context, set *protocol.SettingsChange) (protocol.Settings, error)
 }
 
 // ItemID names a menu item. The menu's shape never changes: items are hidden
@@ -130,8 +132,8 @@ func (m *Model) Refresh(ctx context.Context) error {
 	if c == nil {
 		return errNotConnected
 	}
-	var st protocol.StatusResult
-	if err := c.Call(ctx, "status", nil, &st); err != nil {
+	st, err := c.Status(ctx)
+	if err != nil {
 		return fmt.Errorf("tray: status: %w", err)
 	}
 	m.mu.Lock()
@@ -291,20 +293,20 @@ func (m *Model) Activate(ctx context.Context, id ItemID) (quit bool, err error) 
 	}
 	switch id {
 	case ItemSync:
-		var r protocol.SyncResult
-		err = c.Call(ctx, "sync", nil, &r)
+		_, err = c.Sync(ctx)
 		if err == nil {
 			err = m.Refresh(ctx)
 		}
 	case ItemReportAuto:
 		want := !m.State().Status.Settings.ReportAutomatically
-		err = m.setSettings(ctx, c, map[string]any{"report_automatically": want})
+		err = m.setSettings(ctx, c, protocol.SettingsChange{ReportAutomatically: &want})
 	case ItemPause:
-		var until any // null resumes
+		change := protocol.SettingsChange{PausedUntil: protocol.Optional[time.Time]{Present: true}} // a null value resumes
 		if p := m.State().Status.Settings.PausedUntil; p == nil || !p.After(m.now()) {
-			until = m.now().Add(PauseFor).UTC().Format(time.RFC3339)
+			until := m.now().Add(PauseFor).UTC().Truncate(time.Second)
+			change.PausedUntil.Value = &until
 		}
-		err = m.setSettings(ctx, c, map[string]any{"paused_until": until})
+		err = m.setSettings(ctx, c, change)
 	default:
 		return false, nil // status lines and separators do nothing
 	}
@@ -318,9 +320,9 @@ func (m *Model) Activate(ctx context.Context, id ItemID) (quit bool, err error) 
 	return false, err
 }
 
-func (m *Model) setSettings(ctx context.Context, c Client, set map[string]any) error {
-	var s protocol.Settings
-	if err := c.Call(ctx, "settings", map[string]any{"set": set}, &s); err != nil {
+func (m *Model) setSettings(ctx context.Context, c Client, set protocol.SettingsChange) error {
+	s, err := c.Settings(ctx, &set)
+	if err != nil {
 		return fmt.Errorf("tray: settings: %w", err)
 	}
 	m.mu.Lock()

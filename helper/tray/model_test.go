@@ -53,6 +53,18 @@ func (f *fakeAgent) Call(_ context.Context, typ string, params any, result any) 
 	return json.Unmarshal(b, result)
 }
 
+func (f *fakeAgent) Status(ctx context.Context) (r protocol.StatusResult, err error) {
+	return r, f.Call(ctx, "status", nil, &r)
+}
+
+func (f *fakeAgent) Sync(ctx context.Context) (r protocol.SyncResult, err error) {
+	return r, f.Call(ctx, "sync", nil, &r)
+}
+
+func (f *fakeAgent) Settings(ctx context.Context, set *protocol.SettingsChange) (r protocol.Settings, err error) {
+	return r, f.Call(ctx, "settings", protocol.SettingsParams{Set: set}, &r)
+}
+
 var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 func ptr[T any](v T) *T { return &v }

@@ -162,17 +162,19 @@ func render(items []tray.Item, views []*systray.MenuItem) {
 // once if none answers (the tray may have been started by hand), then
 // reconnects with backoff whenever the connection ends.
 func connectLoop(ctx context.Context, m *tray.Model, dirs paths.Dirs) {
+	opts := localapi.Options{Dirs: dirs, Caller: protocol.CallerTray}
 	if exe, err := os.Executable(); err == nil {
 		agent := filepath.Join(filepath.Dir(exe), "detour")
 		if _, err := os.Stat(agent); err == nil {
-			if err := localapi.EnsureAgent(ctx, dirs, agent); err != nil {
-				log.Print(err)
-			}
+			opts.Start = agent // only the first connection starts it
 		}
 	}
 	backoff := 250 * time.Millisecond
 	for ctx.Err() == nil {
-		c, err := localapi.Dial(ctx, dirs)
+		cctx, cancel := context.WithTimeout(ctx, callTimeout+localapi.StartTimeout)
+		c, err := localapi.Connect(cctx, opts)
+		cancel()
+		opts.Start = ""
 		if err == nil {
 			err = serve(ctx, m, c)
 			backoff = 250 * time.Millisecond
@@ -191,14 +193,12 @@ func connectLoop(ctx context.Context, m *tray.Model, dirs paths.Dirs) {
 	}
 }
 
-// serve runs one connection: hello, status, then events until it ends.
+// serve runs one connection (hello already said by Connect): status, then
+// events until it ends.
 func serve(ctx context.Context, m *tray.Model, c *localapi.Client) error {
 	defer c.Close()
 	cctx, cancel := context.WithTimeout(ctx, callTimeout)
-	err := c.Call(cctx, "hello", map[string]any{"version": protocol.Version, "browser": "tray"}, nil)
-	if err == nil {
-		err = m.Connect(cctx, c)
-	}
+	err := m.Connect(cctx, c)
 	cancel()
 	if err != nil {
 		return err
