@@ -20,7 +20,7 @@ import (
 const configWatchEvery = 5 * time.Second
 
 // setupWhitelist wires the whitelist subsystem into the agent: the verified
-// copy (env.Whitelist), the `suggest` and `sync` handlers, the "whitelist"
+// copy (env.Whitelist), the `suggest`, `common` and `sync` handlers, the "whitelist"
 // and "hub" status sections, the whitelist-updated event, and the sync loop,
 // which waits for a hub to be configured if none is yet.
 func setupWhitelist(ctx context.Context, env *Env) error {
@@ -44,6 +44,17 @@ func setupWhitelist(ctx context.Context, env *Env) error {
 			return nil, protocol.Errorf(protocol.CodeInvalidParams, "suggest: host is required")
 		}
 		return c.Suggest(p.Host, p.Org), nil
+	})
+	env.Reg.Handle("common", func(ctx context.Context, req protocol.Request) (any, error) {
+		var p protocol.CommonParams
+		if err := req.Decode(&p); err != nil {
+			return nil, err
+		}
+		res, err := c.Common(p.Orgs, p.Category)
+		if err != nil {
+			return nil, protocol.Errorf(protocol.CodeInvalidParams, "%v", err)
+		}
+		return res, nil
 	})
 	env.Reg.Handle("sync", func(ctx context.Context, req protocol.Request) (any, error) {
 		// Someone may have enrolled since the last look: re-read the config,

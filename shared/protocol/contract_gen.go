@@ -44,7 +44,7 @@ var ErrorNames = map[int]string{
 
 // RequestTypes are the request types of the protocol, in the order the
 // schemas and PROTOCOL.md list them.
-var RequestTypes = []string{"hello", "status", "diagnose", "suggest", "report", "settings", "sync", "enrol"}
+var RequestTypes = []string{"hello", "status", "diagnose", "suggest", "report", "settings", "sync", "enrol", "common"}
 
 // Callers: who may send a request (see CheckCaller).
 const (
@@ -63,6 +63,7 @@ var requestCallers = map[string][]string{
 	"settings": {CallerBrowser, CallerCLI, CallerTray},
 	"sync":     {CallerCLI, CallerTray},
 	"enrol":    {CallerCLI},
+	"common":   {CallerBrowser, CallerCLI},
 }
 
 // Browsers are the values hello's `browser` may take.

@@ -38,12 +38,14 @@ var (
 		"diagnose": func() any { return new(protocol.DiagnoseParams) }, "suggest": func() any { return new(protocol.SuggestParams) },
 		"report": func() any { return new(protocol.ReportParams) }, "settings": func() any { return new(protocol.SettingsParams) },
 		"sync": func() any { return new(struct{}) }, "enrol": func() any { return new(protocol.EnrolParams) },
+		"common": func() any { return new(protocol.CommonParams) },
 	}
 	resultTypes = map[string]func() any{
 		"hello": func() any { return new(protocol.HelloResult) }, "status": func() any { return new(protocol.StatusResult) },
 		"diagnose": func() any { return new(protocol.Verdict) }, "suggest": func() any { return new(protocol.SuggestResult) },
 		"report": func() any { return new(protocol.ReportResult) }, "settings": func() any { return new(protocol.Settings) },
 		"sync": func() any { return new(protocol.SyncResult) }, "enrol": func() any { return new(protocol.EnrolResult) },
+		"common": func() any { return new(protocol.CommonResult) },
 	}
 	eventTypes = map[string]func() any{
 		protocol.EventWhitelistUpdated: func() any { return new(protocol.WhitelistUpdated) },

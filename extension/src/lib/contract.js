@@ -29,4 +29,4 @@ export const CODES = Object.freeze({
 });
 
 // Request types an extension may send through the relay.
-export const BROWSER_REQUESTS = Object.freeze(['hello', 'status', 'diagnose', 'suggest', 'report', 'settings']);
+export const BROWSER_REQUESTS = Object.freeze(['hello', 'status', 'diagnose', 'suggest', 'report', 'settings', 'common']);
