@@ -13,7 +13,6 @@ import (
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/helper/whitelist"
 	"github.com/detour-project/detour/shared/protocol"
-	"github.com/detour-project/detour/shared/version"
 )
 
 func init() {
@@ -74,14 +73,11 @@ func runCommon(args []string, stdout, stderr io.Writer) int {
 func commonViaAgent(dirs paths.Dirs, orgs []string, category string) (protocol.CommonResult, *whitelist.Index, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), agentTimeout)
 	defer cancel()
-	cl, err := localapi.Dial(ctx, dirs)
+	cl, err := localapi.Connect(ctx, localapi.Options{Dirs: dirs, Caller: protocol.CallerCLI})
 	if err != nil {
 		return protocol.CommonResult{}, nil, err
 	}
 	defer cl.Close()
-	if err := cl.Call(ctx, "hello", protocol.HelloParams{Version: version.Protocol, Browser: "cli"}, nil); err != nil {
-		return protocol.CommonResult{}, nil, err
-	}
 	res, err := cl.Common(ctx, protocol.CommonParams{Orgs: orgs, Category: category})
 	if err != nil {
 		return res, nil, err

@@ -62,3 +62,12 @@ func (c *Client) Enrol(ctx context.Context, p protocol.EnrolParams) (protocol.En
 	err := c.Call(ctx, "enrol", p, &r)
 	return r, err
 }
+
+// Common lists, per category, the services every named organisation
+// approves, then those none blocks; the agent answers from the whitelist it
+// holds and sends nothing anywhere.
+func (c *Client) Common(ctx context.Context, p protocol.CommonParams) (protocol.CommonResult, error) {
+	var r protocol.CommonResult
+	err := c.Call(ctx, "common", p, &r)
+	return r, err
+}
