@@ -30,17 +30,18 @@ var ErrUnknownCategory = errors.New("not a catalog category")
 // (unconfirmed); within each group by how many of orgs approve it (all of
 // them, for the confirmed), then how many organisations endorse its
 // agreement, then how many in the whole whitelist approve it. category "" means
-// every category. An organisation the document does not know is an error
+// every category; no orgs at all answers only the list of organisations.
+// An organisation the document does not know is an error
 // rather than a silent gap, since a misspelt partner would make every
 // service look unconfirmed.
 func (ix *Index) Common(orgs []string, category string, stale bool) (protocol.CommonResult, error) {
-	res := protocol.CommonResult{Orgs: []protocol.CommonOrg{}, Categories: []protocol.CommonCategory{}, Stale: stale}
+	res := protocol.CommonResult{Orgs: []protocol.CommonOrg{}, Organisations: ix.orgList(), Categories: []protocol.CommonCategory{}, Stale: stale}
 	if ix.doc.Version > 0 {
 		v := ix.doc.Version
 		res.Version = &v
 	}
 	if len(orgs) == 0 {
-		return res, errors.New("common: name at least one organisation")
+		return res, nil
 	}
 	seen := map[string]bool{}
 	var unknown []string
@@ -127,6 +128,21 @@ func (ix *Index) Common(orgs []string, category string, stale bool) (protocol.Co
 
 // AgreedBy is how many organisations endorse the agreement for service.
 func (ix *Index) AgreedBy(service string) int { return 0 }
+
+// orgList is every organisation, by name (then id), for a picker.
+func (ix *Index) orgList() []protocol.CommonOrg {
+	out := make([]protocol.CommonOrg, 0, len(ix.doc.Organisations))
+	for _, o := range ix.doc.Organisations {
+		out = append(out, protocol.CommonOrg{ID: o.ID, Name: o.Name})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
 
 func (ix *Index) orgIDs() []string {
 	ids := make([]string, 0, len(ix.doc.Organisations))

@@ -132,8 +132,9 @@ func TestCommonRanksAndFilters(t *testing.T) {
 			t.Errorf("%v %q: %v, want %v", tc.orgs, tc.cat, err, tc.want)
 		}
 	}
-	if _, err := ix.Common(nil, "", false); err == nil {
-		t.Error("no organisations: no error")
+	if r, err := ix.Common(nil, "", false); err != nil || len(r.Categories) != 0 || len(r.Organisations) != 6 ||
+		r.Organisations[0].Name != "Example Borough Council" {
+		t.Errorf("no organisations: only the list, by name: %+v %v", r, err)
 	}
 	if _, err := ix.Common([]string{"example-borough", "example-borough"}, "", false); err == nil {
 		t.Error("an organisation twice: no error")

@@ -4,7 +4,7 @@ package protocol
 // `common` request (common.schema.json's request and result).
 type CommonParams struct {
 	// Orgs are the organisations that must work together, the person's own
-	// first.
+	// first. None asks only for the list of organisations.
 	Orgs []string `json:"orgs"`
 	// Category limits the answer to one category ("" for all).
 	Category string `json:"category,omitempty"`
@@ -12,8 +12,11 @@ type CommonParams struct {
 
 // CommonResult is the answer to common.
 type CommonResult struct {
-	Orgs       []CommonOrg      `json:"orgs"`
-	Categories []CommonCategory `json:"categories"`
+	Orgs []CommonOrg `json:"orgs"`
+	// Organisations are every organisation the whitelist lists, by name:
+	// what a person may pick partners from.
+	Organisations []CommonOrg      `json:"organisations"`
+	Categories    []CommonCategory `json:"categories"`
 	// Version is the whitelist version answered from; nil without one.
 	Version *int64 `json:"version"`
 	Stale   bool   `json:"stale"`
