@@ -53,6 +53,7 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 	npx web-ext lint --source-dir extension/dist/firefox --self-hosted
+	npx web-ext lint --source-dir extension/dist/amo
 
 clean:
 	rm -rf bin dist extension/dist test-results

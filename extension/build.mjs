@@ -1,11 +1,17 @@
 #!/usr/bin/env node
 // Builds the extension for Chrome-family browsers (dist/chrome, MV3 service
 // worker, pinned "key") and Firefox (dist/firefox, MV3 background scripts,
-// gecko id) from one source. Host permissions come from the catalog; the
-// catalog is bundled as a snapshot for use without the helper.
+// gecko id) from one source, and the store variants: dist/chrome-store (Chrome
+// Web Store) and dist/edge-store (Edge Add-ons), which carry no "key" because
+// the stores assign their own IDs and refuse one, and dist/amo
+// (addons.mozilla.org, the gecko id kept). Host permissions come from the
+// catalog; the catalog is bundled as a snapshot for use without the helper.
+// Icons are rendered from icons/detour.svg at every size the browsers and
+// stores ask for (rsvg-convert, librsvg2-bin); dist/store-assets holds the
+// listing icons.
 //
 //   node extension/build.mjs [--catalog FILE] [--out DIR]
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { catalogHosts, matchPatterns } from './src/lib/catalog.js';
@@ -18,7 +24,19 @@ export const FIREFOX_ID = 'detour@detour-project.org';
 // 140: the first ESR that knows data_collection_permissions (Debian ships ESR 153).
 export const FIREFOX_MIN_VERSION = '140.0';
 export const FIREFOX_ANDROID_MIN_VERSION = '142.0';
-export const TARGETS = ['chrome', 'firefox'];
+// Development builds (loaded unpacked, used by the browser tests) and store builds.
+export const DEV_TARGETS = ['chrome', 'firefox'];
+export const STORE_TARGETS = ['chrome-store', 'edge-store', 'amo'];
+export const TARGETS = [...DEV_TARGETS, ...STORE_TARGETS];
+// Which browser family a target is built for.
+export const FAMILY = { chrome: 'chrome', 'chrome-store': 'chrome', 'edge-store': 'chrome', firefox: 'firefox', amo: 'firefox' };
+// Chrome asks for 16, 32, 48 and 128; Firefox and AMO for 48 and 96.
+export const ICON_SIZES = [16, 32, 48, 96, 128];
+// Listing icons: the Chrome Web Store's 128×128, Edge Add-ons' 300×300 logo.
+export const LISTING_ICON_SIZES = [128, 300];
+export const ICON_SVG = join(here, 'icons/detour.svg');
+// What every store allows in a manifest description, in every locale.
+export const MAX_DESCRIPTION = 132;
 
 export function defaultCatalogPath() {
   const real = join(root, 'shared/catalog/services.json');
@@ -40,6 +58,9 @@ export function loadCatalog(path = defaultCatalogPath()) {
 // (name, description, version, default_locale, key) and the catalog.
 export function makeManifest(base, target, catalog) {
   const hosts = catalogHosts(catalog.services);
+  const family = FAMILY[target];
+  if (!family) throw new Error(`unknown target ${target}`);
+  const icons = Object.fromEntries(ICON_SIZES.map((n) => [n, `icons/${n}.png`]));
   const m = {
     manifest_version: 3,
     name: base.name,
@@ -48,30 +69,32 @@ export function makeManifest(base, target, catalog) {
     default_locale: base.default_locale ?? 'en',
     permissions: ['nativeMessaging', 'webNavigation', 'webRequest', 'storage'],
     host_permissions: matchPatterns(hosts),
-    action: { default_popup: 'src/popup/popup.html', default_title: '__MSG_extName__', default_icon: { 16: 'icons/16.png', 32: 'icons/32.png', 48: 'icons/48.png', 128: 'icons/128.png' } },
-    icons: { 16: 'icons/16.png', 32: 'icons/32.png', 48: 'icons/48.png', 128: 'icons/128.png' },
+    action: { default_popup: 'src/popup/popup.html', default_title: '__MSG_extName__', default_icon: icons },
+    icons,
     // Recognises a readable block page (catalog hosts only) and shows the banner.
     content_scripts: [{ matches: matchPatterns(hosts), js: ['src/content/detect.js'], run_at: 'document_idle' }],
   };
-  if (target === 'chrome') {
-    m.key = base.key;
+  if (family === 'chrome') {
+    // Only the development build pins its ID with the key: the stores refuse
+    // a key and assign their own ID (listed in shared/ids).
+    if (target === 'chrome') m.key = base.key;
     m.minimum_chrome_version = '116';
     m.background = { service_worker: 'src/background.js', type: 'module' };
-  } else if (target === 'firefox') {
+  } else {
     m.background = { scripts: ['src/background.js'], type: 'module' };
     m.browser_specific_settings = {
       gecko: { id: FIREFOX_ID, strict_min_version: FIREFOX_MIN_VERSION, data_collection_permissions: { required: ['none'] } },
       gecko_android: { strict_min_version: FIREFOX_ANDROID_MIN_VERSION },
     };
-  } else {
-    throw new Error(`unknown target ${target}`);
   }
   return m;
 }
 
 // The bundled snapshot: services only (no organisations or policies), with the
 // build date so the pages can say it may be out of date.
-export function makeSnapshot(catalog, builtAt = new Date().toISOString(), fingerprints = loadFingerprints()) {
+// SOURCE_DATE_EPOCH (make dist) fixes the date, so a release build is the same each time.
+const buildTime = () => (process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : new Date()).toISOString();
+export function makeSnapshot(catalog, builtAt = buildTime(), fingerprints = loadFingerprints()) {
   const services = catalog.services.map(({ id, name, vendor, category, hosts, url, features }) =>
     ({ id, name, vendor, category, hosts, url, features: features ?? [] }));
   const vendors = {};
@@ -128,7 +151,38 @@ export function iconPNG(size) {
     chunk('IDAT', deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
 }
 
-export async function build({ catalogPath = defaultCatalogPath(), out = join(here, 'dist'), css = true } = {}) {
+// renderIcons draws the SVG at each size with rsvg-convert. Without it (a
+// machine that has not run scripts/deps.sh) the development builds fall back
+// to the plain drawn ring; the store builds refuse, since a store icon must be
+// the real one.
+import { execFileSync } from 'node:child_process';
+export function renderIcons(sizes, { svg = ICON_SVG, require = false } = {}) {
+  const out = {};
+  try {
+    for (const n of sizes) {
+      out[n] = execFileSync('rsvg-convert', ['--width', String(n), '--height', String(n), '--format', 'png', svg], { maxBuffer: 16 << 20 });
+    }
+    return { icons: out, rendered: true };
+  } catch (err) {
+    if (require) throw new Error(`extension: cannot render ${svg} with rsvg-convert (install librsvg2-bin: scripts/deps.sh): ${err.message}`);
+    for (const n of sizes) out[n] = iconPNG(n);
+    return { icons: out, rendered: false };
+  }
+}
+
+// checkDescriptions refuses a locale whose name or description a store would
+// refuse (Chrome Web Store and Edge: 132 characters for the description).
+export function checkDescriptions(localesDir = join(here, '_locales')) {
+  for (const l of readdirSync(localesDir)) {
+    const m = JSON.parse(readFileSync(join(localesDir, l, 'messages.json'), 'utf8'));
+    const d = m.extDescription?.message ?? '';
+    if ([...d].length > MAX_DESCRIPTION) throw new Error(`extension: ${l} extDescription is ${[...d].length} characters; stores allow ${MAX_DESCRIPTION}`);
+    if (!d.trim()) throw new Error(`extension: ${l} has no extDescription`);
+  }
+}
+
+export async function build({ catalogPath = defaultCatalogPath(), out = join(here, 'dist'), css = true, targets = TARGETS } = {}) {
+  checkDescriptions();
   const base = JSON.parse(readFileSync(join(here, 'manifest.base.json'), 'utf8'));
   const catalog = loadCatalog(catalogPath);
   const snapshot = makeSnapshot(catalog);
@@ -138,7 +192,15 @@ export async function build({ catalogPath = defaultCatalogPath(), out = join(her
     cssText = compileGovukCSS();
     buildCSS(['server/dashboard/assets/govuk/govuk.css']);
   }
-  for (const target of TARGETS) {
+  const store = targets.some((t) => STORE_TARGETS.includes(t));
+  const { icons, rendered } = renderIcons([...new Set([...ICON_SIZES, ...LISTING_ICON_SIZES])], { require: store });
+  if (store) {
+    const assets = join(out, 'store-assets');
+    rmSync(assets, { recursive: true, force: true });
+    mkdirSync(assets, { recursive: true });
+    for (const n of LISTING_ICON_SIZES) writeFileSync(join(assets, `icon-${n}.png`), icons[n]);
+  }
+  for (const target of targets) {
     const dir = join(out, target);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
@@ -148,14 +210,14 @@ export async function build({ catalogPath = defaultCatalogPath(), out = join(her
     writeFileSync(join(dir, 'src/generated/snapshot.js'),
       `// Generated by extension/build.mjs from the catalog. ${snapshot.note}\nexport const SNAPSHOT = ${JSON.stringify(snapshot)};\n`);
     mkdirSync(join(dir, 'icons'), { recursive: true });
-    for (const s of [16, 32, 48, 128]) writeFileSync(join(dir, `icons/${s}.png`), iconPNG(s));
+    for (const n of ICON_SIZES) writeFileSync(join(dir, `icons/${n}.png`), icons[n]);
     if (cssText !== null) {
       mkdirSync(join(dir, 'vendor'), { recursive: true });
       writeFileSync(join(dir, 'vendor/govuk.css'), cssText);
     }
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(makeManifest(base, target, catalog), null, 2) + '\n');
   }
-  return { services: catalog.services.length, hosts: catalogHosts(catalog.services).length, catalogPath };
+  return { services: catalog.services.length, hosts: catalogHosts(catalog.services).length, catalogPath, targets, iconsRendered: rendered };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -165,8 +227,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     if (args[i] === '--catalog') opt.catalogPath = args[++i];
     else if (args[i] === '--out') opt.out = args[++i];
     else if (args[i] === '--no-css') opt.css = false;
+    else if (args[i] === '--targets') opt.targets = args[++i].split(',');
     else { console.error(`build.mjs: unknown argument ${args[i]}`); process.exit(2); }
   }
   const r = await build(opt);
-  console.log(`extension: built dist/chrome and dist/firefox (${r.services} services, ${r.hosts} hosts from ${r.catalogPath})`);
+  console.log(`extension: built ${r.targets.map((t) => 'dist/' + t).join(', ')} (${r.services} services, ${r.hosts} hosts from ${r.catalogPath}${r.iconsRendered ? '' : '; icons NOT rendered from the SVG: install librsvg2-bin'})`);
 }

@@ -13,6 +13,7 @@ pkgs=(
   xvfb                  # the tray test's X server
   libgtk-3-dev libayatana-appindicator3-dev    # detour-tray (getlantern/systray, cgo)
   pkg-config gcc make ca-certificates
+  librsvg2-bin zip      # extension icons from one SVG (rsvg-convert); the store zips
 )
 missing=()
 for p in "${pkgs[@]}"; do
