@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -296,6 +297,11 @@ func startServer(t *testing.T, timeout time.Duration, setup func(*Registry)) (*s
 
 func TestHandlerFailures(t *testing.T) {
 	started := make(chan struct{}, 10)
+	// stuck ignores its context and returns only when the test ends; it
+	// holds its slot (and the server's shutdown) until then.
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	_, sock := startServer(t, 200*time.Millisecond, func(r *Registry) {
 		r.Handle("blocks", func(ctx context.Context, _ protocol.Request) (any, error) {
 			started <- struct{}{}
@@ -303,7 +309,7 @@ func TestHandlerFailures(t *testing.T) {
 			return nil, ctx.Err()
 		})
 		r.Handle("slow", func(ctx context.Context, _ protocol.Request) (any, error) { <-ctx.Done(); return nil, ctx.Err() })
-		r.Handle("stuck", func(context.Context, protocol.Request) (any, error) { time.Sleep(time.Hour); return nil, nil })
+		r.Handle("stuck", func(context.Context, protocol.Request) (any, error) { <-release; return nil, nil })
 		r.Handle("panics", func(context.Context, protocol.Request) (any, error) { panic("boom") })
 		r.Handle("huge", func(context.Context, protocol.Request) (any, error) { return strings.Repeat("x", 2<<20), nil })
 		r.Handle("fails", func(context.Context, protocol.Request) (any, error) { return nil, errors.New("disk full") })
@@ -344,6 +350,30 @@ func TestHandlerFailures(t *testing.T) {
 	}
 	if err := <-errs; code(err) != protocol.CodeTimeout {
 		t.Fatalf("blocked request: %v", err)
+	}
+
+	// A handler answered with CodeTimeout keeps its slot until it returns:
+	// with every slot held by stuck handlers (one from above), the next
+	// request waits, and is answered once they return.
+	var wg sync.WaitGroup
+	for range maxInFlight - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Call(context.Background(), "stuck", nil, nil); code(err) != protocol.CodeTimeout {
+				t.Errorf("stuck: %v, want a timeout", err)
+			}
+		}()
+	}
+	wg.Wait()
+	waited, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := c.Call(waited, "quick", nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("quick with every slot held by a stuck handler: %v, want it to wait", err)
+	}
+	once.Do(func() { close(release) })
+	if err := c.Call(context.Background(), "quick", nil, nil); err != nil {
+		t.Fatalf("quick once the stuck handlers returned: %v", err)
 	}
 }
 

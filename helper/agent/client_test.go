@@ -73,3 +73,24 @@ func TestConnectErrors(t *testing.T) {
 		t.Fatalf("bad caller: %v, want invalid-params and not ErrNoAgent", err)
 	}
 }
+
+// Every request type the agent serves is in contract.json, which names its
+// callers: the relay refuses a type the contract does not define, so a
+// handler added without its contract entry could never be reached from a
+// browser (and its callers would be nobody's decision).
+func TestServedTypesAreInTheContract(t *testing.T) {
+	dirs := testDirs(t)
+	runAgent(t, dirs, Options{})
+	c, err := localapi.Connect(context.Background(), localapi.Options{Dirs: dirs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, typ := range c.Hello().Capabilities {
+		if err := protocol.CheckCaller(protocol.CallerCLI, typ); err != nil && err.Code == protocol.CodeUnknownType {
+			if err := protocol.CheckCaller(protocol.CallerTray, typ); err != nil && err.Code == protocol.CodeUnknownType {
+				t.Errorf("the agent serves %q, which shared/protocol/contract.json does not list (add it with its callers)", typ)
+			}
+		}
+	}
+}

@@ -255,21 +255,30 @@ func (s *server) read(ctx context.Context, c *conn) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c.reply(s.handle(ctx, req))
+			rep, returned := s.handle(ctx, req)
+			c.reply(rep)
+			// A handler that overran its deadline was answered with
+			// CodeTimeout, but it holds its slot until it really returns:
+			// otherwise a stuck handler could pile up without bound behind
+			// replies that say it is over.
+			<-returned
 		}()
 	}
 }
 
 // handle runs one request with its deadline. A handler that overruns is
 // answered with CodeTimeout; it keeps its cancelled context and its late
-// result is dropped.
-func (s *server) handle(ctx context.Context, req protocol.Request) protocol.Reply {
+// result is dropped. The returned channel is closed when the handler has
+// returned (at once when it never ran).
+func (s *server) handle(ctx context.Context, req protocol.Request) (protocol.Reply, <-chan struct{}) {
+	returned := make(chan struct{})
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
-		return errorReply(req.ID, req.Type, protocol.Errorf(protocol.CodeTimeout, "the agent was still starting"))
+		close(returned)
+		return errorReply(req.ID, req.Type, protocol.Errorf(protocol.CodeTimeout, "the agent was still starting")), returned
 	}
 	type outcome struct {
 		res any
@@ -277,6 +286,7 @@ func (s *server) handle(ctx context.Context, req protocol.Request) protocol.Repl
 	}
 	done := make(chan outcome, 1)
 	go func() {
+		defer close(returned)
 		defer func() {
 			if p := recover(); p != nil {
 				s.log.Error("handler panicked", "type", req.Type, "panic", p)
@@ -298,13 +308,13 @@ func (s *server) handle(ctx context.Context, req protocol.Request) protocol.Repl
 			if errors.Is(o.err, context.DeadlineExceeded) {
 				o.err = protocol.Errorf(protocol.CodeTimeout, "%s ran past its deadline of %s", req.Type, s.timeout)
 			}
-			return errorReply(req.ID, req.Type, o.err)
+			return errorReply(req.ID, req.Type, o.err), returned
 		}
 		if o.res == nil {
 			o.res = struct{}{}
 		}
-		return protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: o.res}
+		return protocol.Reply{ID: req.ID, Type: req.Type, OK: true, Result: o.res}, returned
 	case <-ctx.Done():
-		return errorReply(req.ID, req.Type, protocol.Errorf(protocol.CodeTimeout, "%s ran past its deadline of %s", req.Type, s.timeout))
+		return errorReply(req.ID, req.Type, protocol.Errorf(protocol.CodeTimeout, "%s ran past its deadline of %s", req.Type, s.timeout)), returned
 	}
 }

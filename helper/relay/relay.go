@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/detour-project/detour/helper/localapi"
@@ -80,12 +81,21 @@ func CallerID(args []string) (string, error) {
 
 // Run relays until the browser closes stdin (exit status 0), or until the
 // caller is refused or the agent cannot be reached (status 1).
+//
+// The two directions run apart, so that backpressure holds in each without
+// stalling the other: this goroutine reads the browser's frames and writes
+// them to the agent (when the agent stops reading, because it has as many
+// requests of this connection in flight as it allows, the relay stops reading
+// the browser), while the agent's frames go to the browser from a goroutine
+// of their own (when the browser reads slowly, the agent's replies wait in
+// the socket). A burst of any size is answered in full; nothing in the relay
+// waits on the direction it is not serving.
 func Run(ctx context.Context, o Options) int {
 	ignoreSIGPIPE()
-	out := nativemsg.NewWriter(o.Out)
+	r := &relay{o: o, out: nativemsg.NewWriter(o.Out), pending: map[int64]string{}}
 	fail := func(code int, err error) int {
 		o.Log.Error("relay", "err", err)
-		out.WriteJSON(protocol.Reply{ID: 0, OK: false, Error: &protocol.Error{Code: code, Message: err.Error()}})
+		r.toBrowser(protocol.Reply{ID: 0, OK: false, Error: &protocol.Error{Code: code, Message: err.Error()}})
 		return 1
 	}
 	id, err := CallerID(o.Args)
@@ -96,11 +106,10 @@ func Run(ctx context.Context, o Options) int {
 		return fail(protocol.CodeCallerRefused, fmt.Errorf("caller refused: %w", err))
 	}
 
-	r := &relay{o: o, out: out, pending: map[int64]string{}}
 	if err := r.connect(ctx); err != nil {
 		return fail(protocol.CodeAgentDown, err)
 	}
-	defer func() { r.agent.Close() }()
+	defer func() { r.detach() }()
 
 	browser := make(chan browserMsg, 16)
 	go readBrowser(o.In, browser)
@@ -112,7 +121,7 @@ func Run(ctx context.Context, o Options) int {
 			}
 			switch {
 			case m.frameErr != nil:
-				if err := out.WriteJSON(protocol.Reply{ID: 0, OK: false, Error: m.frameErr.ProtocolError()}); err != nil {
+				if err := r.toBrowser(protocol.Reply{ID: 0, OK: false, Error: m.frameErr.ProtocolError()}); err != nil {
 					o.Log.Info("browser gone", "err", err)
 					return 0
 				}
@@ -123,8 +132,20 @@ func Run(ctx context.Context, o Options) int {
 				o.Log.Error("reading from the browser", "err", m.err)
 				return 1
 			default:
-				if req, err := protocol.ParseRequest(m.body); err == nil {
+				req, perr := protocol.ParseRequest(m.body)
+				if perr == nil {
+					// What only this computer's command line or tray may ask
+					// (contract.json lists each type's callers) never reaches
+					// the agent from a browser.
+					if refused := protocol.CheckCaller(protocol.CallerBrowser, req.Type); refused != nil {
+						if err := r.toBrowser(protocol.Reply{ID: req.ID, Type: req.Type, Error: refused}); err != nil {
+							return 0
+						}
+						continue
+					}
+					r.mu.Lock()
 					r.pending[req.ID] = req.Type
+					r.mu.Unlock()
 				}
 				if err := r.agentW.Write(m.body); err != nil {
 					if code := r.dropped(ctx, err); code >= 0 {
@@ -132,20 +153,13 @@ func Run(ctx context.Context, o Options) int {
 					}
 				}
 			}
-		case b, ok := <-r.fromAgent:
-			if !ok {
-				if code := r.dropped(ctx, errors.New("agent closed the connection")); code >= 0 {
-					return code
-				}
-				continue
-			}
-			var env protocol.Envelope
-			if json.Unmarshal(b, &env) == nil && env.IsReply() {
-				delete(r.pending, *env.ID)
-			}
-			if err := out.Write(b); err != nil {
-				o.Log.Info("browser gone", "err", err)
+		case why := <-r.agentDone:
+			if errors.Is(why, errBrowserGone) {
+				o.Log.Info("browser gone")
 				return 0
+			}
+			if code := r.dropped(ctx, why); code >= 0 {
+				return code
 			}
 		}
 	}
@@ -179,13 +193,32 @@ func readBrowser(in io.Reader, ch chan<- browserMsg) {
 }
 
 type relay struct {
-	o          Options
-	out        *nativemsg.Writer
-	agent      net.Conn
-	agentW     *nativemsg.Writer
-	fromAgent  chan []byte
+	o Options
+
+	outMu sync.Mutex // one writer to the browser at a time
+	out   *nativemsg.Writer
+
+	agent  net.Conn
+	agentW *nativemsg.Writer
+	// agentDone receives once why the current agent connection's reader
+	// stopped: the agent closed it, or the browser could not be written.
+	agentDone chan error
+	// pumped is closed when that reader has returned.
+	pumped chan struct{}
+
+	mu         sync.Mutex
 	pending    map[int64]string // request id → type, until its reply passes
 	reconnects int
+}
+
+// errBrowserGone ends the relay: the browser stopped reading its stdout.
+var errBrowserGone = errors.New("the browser stopped reading")
+
+// toBrowser writes one message to the browser.
+func (r *relay) toBrowser(v any) error {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	return r.out.WriteJSON(v)
 }
 
 // connect makes sure an agent runs and connects to it. A connection only
@@ -242,13 +275,14 @@ func verify(c net.Conn) error {
 	}
 }
 
-// attach starts passing the agent's frames from c to the main loop.
+// attach starts passing the agent's frames from c straight to the browser.
 func (r *relay) attach(c net.Conn) {
 	r.agent, r.agentW = c, nativemsg.NewWriter(c)
-	ch := make(chan []byte, 16)
-	r.fromAgent = ch
+	done := make(chan error, 1)
+	pumped := make(chan struct{})
+	r.agentDone, r.pumped = done, pumped
 	go func() {
-		defer close(ch)
+		defer close(pumped)
 		rd := nativemsg.NewReader(c)
 		for {
 			b, err := rd.Read()
@@ -257,26 +291,56 @@ func (r *relay) attach(c net.Conn) {
 				continue // the agent never sends these
 			}
 			if err != nil {
+				done <- errors.New("agent closed the connection")
 				return
 			}
-			ch <- b
+			var env protocol.Envelope
+			if json.Unmarshal(b, &env) == nil && env.IsReply() {
+				r.mu.Lock()
+				delete(r.pending, *env.ID)
+				r.mu.Unlock()
+			}
+			r.outMu.Lock()
+			err = r.out.Write(b)
+			r.outMu.Unlock()
+			if err != nil {
+				done <- fmt.Errorf("%w: %w", errBrowserGone, err)
+				return
+			}
 		}
 	}()
 }
+
+// detach closes the agent connection and waits for its reader, so that no
+// reply of the old connection passes once the relay has answered for it. A
+// reader stuck writing to a browser that no longer reads is not waited for
+// past pumpWait.
+func (r *relay) detach() {
+	r.agent.Close()
+	select {
+	case <-r.pumped:
+	case <-time.After(pumpWait):
+	}
+}
+
+const pumpWait = 2 * time.Second
 
 // dropped handles a lost agent connection: the requests in flight are
 // answered with CodeAgentDown (the agent that held them is gone), then the
 // relay reconnects, starting a new agent if needed. It returns the exit
 // status when the relay must stop, or -1 to go on.
 func (r *relay) dropped(ctx context.Context, cause error) int {
-	r.o.Log.Warn("lost the agent", "err", cause, "pending", len(r.pending))
-	r.agent.Close()
-	for id, typ := range r.pending {
+	r.detach()
+	r.mu.Lock()
+	lost := r.pending
+	r.pending = map[int64]string{}
+	r.mu.Unlock()
+	r.o.Log.Warn("lost the agent", "err", cause, "pending", len(lost))
+	for id, typ := range lost {
 		rep := protocol.Reply{ID: id, Type: typ, Error: protocol.Errorf(protocol.CodeAgentDown, "the Detour agent stopped while answering; try again")}
-		if err := r.out.WriteJSON(rep); err != nil {
+		if err := r.toBrowser(rep); err != nil {
 			return 0
 		}
-		delete(r.pending, id)
 	}
 	if r.reconnects >= maxReconnects {
 		r.o.Log.Error("the agent keeps stopping; giving up")
@@ -285,7 +349,7 @@ func (r *relay) dropped(ctx context.Context, cause error) int {
 	r.reconnects++
 	if err := r.connect(ctx); err != nil {
 		r.o.Log.Error("reconnecting to the agent", "err", err)
-		r.out.WriteJSON(protocol.Reply{ID: 0, Error: protocol.Errorf(protocol.CodeAgentDown, "%v", err)})
+		r.toBrowser(protocol.Reply{ID: 0, Error: protocol.Errorf(protocol.CodeAgentDown, "%v", err)})
 		return 1
 	}
 	return -1

@@ -18,16 +18,18 @@ import (
 	"github.com/detour-project/detour/shared/protocol"
 )
 
-// fakeAgent answers "echo" and hangs up on "drop" without replying; "die"
-// also stops listening, so nothing answers a reconnect.
+// fakeAgent answers every request, except that it hangs up on "report"
+// ("drop") without replying, and on "diagnose" ("die") also stops
+// listening, so nothing answers a reconnect. (The relay passes on only the
+// request types the contract lets a browser send.)
 func fakeAgent(t *testing.T, dirs paths.Dirs) {
 	t.Helper()
 	var ln net.Listener
 	ln = localapitest.Serve(t, dirs, func(req protocol.Request, _ error, _ []byte, w *nativemsg.Writer) bool {
 		switch req.Type {
-		case "drop":
+		case drop:
 			return false
-		case "die":
+		case die:
 			ln.Close()
 			return false
 		}
@@ -35,6 +37,12 @@ func fakeAgent(t *testing.T, dirs paths.Dirs) {
 		return true
 	})
 }
+
+const (
+	echo = "status"
+	drop = "report"
+	die  = "diagnose"
+)
 
 type inProc struct {
 	in   *io.PipeWriter
@@ -105,16 +113,16 @@ func TestAgentDropAnswersPendingAndReconnects(t *testing.T) {
 	dirs := pathstest.Short(t)
 	fakeAgent(t, dirs)
 	p := runInProc(t, dirs, "/nonexistent")
-	p.send(t, 1, "echo")
+	p.send(t, 1, echo)
 	if e := p.reply(t); *e.ID != 1 || !*e.OK {
 		t.Fatalf("echo: %+v", e)
 	}
-	p.send(t, 2, "drop")
-	if e := p.reply(t); *e.ID != 2 || errCode(e) != protocol.CodeAgentDown || e.Type != "drop" {
+	p.send(t, 2, drop)
+	if e := p.reply(t); *e.ID != 2 || errCode(e) != protocol.CodeAgentDown || e.Type != drop {
 		t.Fatalf("request lost with the agent: %+v", e)
 	}
 	// Reconnected: the next request is served.
-	p.send(t, 3, "echo")
+	p.send(t, 3, echo)
 	if e := p.reply(t); *e.ID != 3 || !*e.OK {
 		t.Fatalf("after reconnect: %+v", e)
 	}
@@ -129,7 +137,7 @@ func TestAgentGoneForGood(t *testing.T) {
 	fakeAgent(t, dirs)
 	// Nothing can be started in its place.
 	p := runInProc(t, dirs, "/bin/false")
-	p.send(t, 1, "die")
+	p.send(t, 1, die)
 	if e := p.reply(t); *e.ID != 1 || errCode(e) != protocol.CodeAgentDown {
 		t.Fatalf("pending request: %+v", e)
 	}
