@@ -27,6 +27,9 @@ type AdminCommand struct {
 	Usage   string
 	Summary string
 	Run     func(ctx context.Context, h *hub.Hub, args []string, stdout io.Writer) error
+	// Configure, if set, adjusts the hub's configuration before it opens
+	// (a command that must run before the hub's usual checks).
+	Configure func(cfg *hub.Config)
 }
 
 var admin = map[string]AdminCommand{}
@@ -59,8 +62,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage:")
-	fmt.Fprintln(w, "  detour-server serve [--addr 127.0.0.1:8080] [--data DIR] [--db sqlite:PATH|postgres://...] [--tls-cert F --tls-key F]")
-	fmt.Fprintln(w, "  detour-server admin [--data DIR | --db URL] COMMAND ...")
+	fmt.Fprintln(w, "  detour-server serve [--addr 127.0.0.1:8080] [--data DIR] [--db sqlite:PATH|postgres://...] [--master-key-file F] [--tls-cert F --tls-key F]")
+	fmt.Fprintln(w, "  detour-server admin [--data DIR | --db URL [--master-key-file F]] COMMAND ...")
 	paths := make([]string, 0, len(admin))
 	for p := range admin {
 		paths = append(paths, p)
@@ -78,6 +81,8 @@ func commonFlags(fs *flag.FlagSet, cfg *hub.Config) {
 	fs.StringVar(&cfg.DataDir, "data", envOr("DETOUR_DATA", "detour-data"), "data folder: signing keys and the SQLite database")
 	fs.StringVar(&cfg.DSN, "db", os.Getenv("DETOUR_DB"), "database: sqlite:PATH or postgres://... (default sqlite:DATA/detour.db)")
 	fs.IntVar(&cfg.K, "k", 5, "k-anonymity threshold: counts below it show as \"fewer than k\"")
+	fs.StringVar(&cfg.MasterKeyFile, "master-key-file", os.Getenv("DETOUR_MASTER_KEY_FILE"),
+		"master key (32 or more random bytes, the same file on every hub): keeps the signing and issuer keys in the database, sealed with it, so several hubs share them")
 	fs.StringVar(&cfg.PublicURL, "public-url", os.Getenv("DETOUR_PUBLIC_URL"),
 		"how helpers and browsers reach this hub, e.g. https://hub.example.org: it names the token issuer, and an https URL makes sign-in cookies Secure behind a TLS proxy")
 }
@@ -129,6 +134,9 @@ func adminMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "detour-server admin: unknown command %q\n", strings.Join(rest, " "))
 		usage(stderr)
 		return 2
+	}
+	if cmd.Configure != nil {
+		cmd.Configure(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

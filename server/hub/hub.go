@@ -6,6 +6,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/detour-project/detour/server/aggregates"
 	"github.com/detour-project/detour/server/catalog"
+	"github.com/detour-project/detour/server/masterkey"
+	"github.com/detour-project/detour/server/signing"
 	"github.com/detour-project/detour/server/store"
 )
 
@@ -32,6 +35,14 @@ type Config struct {
 	// Examples imports the fictional example organisations and policies
 	// into a catalog that has none (demos: `serve --examples`).
 	Examples bool
+	// MasterKeyFile names the master key (32 or more random bytes, the same
+	// file on every hub of a cluster): with it the whitelist signing keys
+	// and token issuer keys live in the database, sealed with it. Without
+	// it the signing keys stay in DATA/keys (a single hub).
+	MasterKeyFile string
+	// MoveKeysToDB imports DATA/keys into the database before the hub opens
+	// its keys there (`admin key move-to-db`); it needs MasterKeyFile.
+	MoveKeysToDB bool
 }
 
 // Hub is one running hub: its database and its domains.
@@ -53,6 +64,11 @@ type Hub struct {
 	// (returning an error refuses the request with 401). Nil: public.
 	RequireDevice func(r *http.Request) error
 
+	// MasterKey is loaded from Cfg.MasterKeyFile; nil without it.
+	MasterKey *masterkey.Key
+	// signingKeys is set by setupWhitelist (see WhitelistKeys).
+	signingKeys signing.Source
+
 	// closers run on Close, last added first.
 	closers []func()
 }
@@ -72,11 +88,24 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Hub, error) {
 	if cfg.DSN == "" {
 		cfg.DSN = "sqlite:" + filepath.Join(cfg.DataDir, "detour.db")
 	}
+	var mk *masterkey.Key
+	if cfg.MasterKeyFile != "" {
+		k, err := masterkey.Load(cfg.MasterKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("hub: --master-key-file: %w", err)
+		}
+		if masterkey.Exposed(cfg.MasterKeyFile) && log != nil {
+			log.Warn("the master key file is readable by every user of this machine: chmod 600 it", "file", cfg.MasterKeyFile)
+		}
+		mk = k
+	} else if cfg.MoveKeysToDB {
+		return nil, errors.New("hub: moving keys to the database needs --master-key-file")
+	}
 	db, err := store.Open(ctx, cfg.DSN)
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{Cfg: cfg, DB: db, Log: log, Mux: http.NewServeMux()}
+	h := &Hub{Cfg: cfg, DB: db, Log: log, Mux: http.NewServeMux(), MasterKey: mk}
 	h.closers = append(h.closers, func() { db.Close() })
 	if err := db.Migrate(ctx, "aggregates", aggregates.Migrations); err != nil {
 		h.Close()

@@ -65,6 +65,7 @@ func (h *Hub) OpenReports(ctx context.Context) (*reports.Service, error) {
 		IssuerName:   h.issuerName(),
 		TokensPerDay: perDay,
 		SealKey:      seal,
+		MasterKey:    h.MasterKey,
 		Document: func() *whitelist.Document {
 			if h.Catalog == nil {
 				return nil
@@ -89,9 +90,15 @@ func (h *Hub) issuerName() string {
 // reportsSealKey is the key that seals token issuer private keys in the
 // database: 32 random bytes in DATA/reports-seal.key (0600), made on first
 // use. Several hubs on one PostgreSQL database need the same file.
+//
+// A hub with a master key seals new issuer keys with that instead, and reads
+// this file only if it is there (keys sealed before `admin key move-to-db`).
 func (h *Hub) reportsSealKey() ([]byte, error) {
 	path := filepath.Join(h.Cfg.DataDir, "reports-seal.key")
 	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && h.MasterKey != nil {
+		return nil, nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {

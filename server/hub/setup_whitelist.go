@@ -55,10 +55,11 @@ func (h *Hub) setupWhitelist(ctx context.Context) error {
 			return err
 		}
 	}
-	keys, err := h.WhitelistKeys()
+	keys, err := h.openSigningKeys(ctx)
 	if err != nil {
 		return err
 	}
+	h.signingKeys = keys
 	cat, err := catalog.Open(ctx, h.DB, opts)
 	if err != nil {
 		return err
@@ -100,10 +101,59 @@ func (h *Hub) setupWhitelist(ctx context.Context) error {
 	return nil
 }
 
-// WhitelistKeys opens the hub's signing key folder, DATA/keys, making the
-// first key if there is none.
-func (h *Hub) WhitelistKeys() (*signing.Keyring, error) {
-	return signing.Open(filepath.Join(h.Cfg.DataDir, "keys"))
+// WhitelistKeys is the hub's signing keys: in the database with a master
+// key, else in DATA/keys.
+func (h *Hub) WhitelistKeys() (signing.Source, error) {
+	if h.signingKeys == nil {
+		return nil, errors.New("hub: the signing keys are not set up")
+	}
+	return h.signingKeys, nil
+}
+
+// KeyFolder is where a hub without a master key keeps its signing keys.
+func (h *Hub) KeyFolder() string { return filepath.Join(h.Cfg.DataDir, "keys") }
+
+// openSigningKeys opens the keys where this hub's configuration says, and
+// refuses the two mistakes that would make hubs sign with different keys:
+// a hub without the master key on a database that holds the cluster's
+// keys, and a hub given the master key whose folder still holds the keys
+// its helpers pinned while the database has none (move them first).
+func (h *Hub) openSigningKeys(ctx context.Context) (signing.Source, error) {
+	folder := h.KeyFolder()
+	inDB, err := signing.CountInDB(ctx, h.DB)
+	if err != nil {
+		return nil, err
+	}
+	if h.MasterKey == nil {
+		if inDB > 0 {
+			return nil, fmt.Errorf("hub: the database holds %d sealed whitelist signing key(s) shared by a cluster: start this hub with --master-key-file (the same file as the other hubs)", inDB)
+		}
+		return signing.Open(folder)
+	}
+	inFolder, err := signing.HasKeys(folder)
+	if err != nil {
+		return nil, err
+	}
+	if h.Cfg.MoveKeysToDB {
+		if !inFolder {
+			return nil, fmt.Errorf("hub: %s holds no signing keys to move", folder)
+		}
+		kr, err := signing.Open(folder)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := kr.Active()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := signing.ImportToDB(ctx, h.DB, h.MasterKey, keys); err != nil {
+			return nil, err
+		}
+	} else if inFolder && inDB == 0 {
+		return nil, fmt.Errorf("hub: %s holds this hub's whitelist signing keys but the database has none: "+
+			"run `detour-server admin --data %s --db ... --master-key-file ... key move-to-db` first, so helpers that pinned them keep trusting this hub", folder, h.Cfg.DataDir)
+	}
+	return signing.OpenDB(ctx, h.DB, h.MasterKey)
 }
 
 // CatalogStore is the hub's catalog with its full surface (import, export,

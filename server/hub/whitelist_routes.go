@@ -33,7 +33,7 @@ type signedWhitelist struct {
 // every request, and pushes it to connected helpers.
 type whitelistPublisher struct {
 	cat  *catalog.Catalog
-	keys *signing.Keyring
+	keys signing.Source
 	push *push.Hub
 	log  *slog.Logger
 

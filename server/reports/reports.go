@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/detour-project/detour/server/masterkey"
 	"github.com/detour-project/detour/server/store"
 	"github.com/detour-project/detour/shared/privacypass"
 	"github.com/detour-project/detour/shared/whitelist"
@@ -129,6 +130,10 @@ type Config struct {
 	// a copy of the database alone cannot mint tokens. Without it keys are
 	// stored unsealed (tests). Keys stored either way are read either way.
 	SealKey []byte
+	// MasterKey, when set, seals new issuer keys instead (the key every hub
+	// of a cluster is given, --master-key-file); keys sealed with SealKey
+	// still read, and ResealIssuerKeys moves them to the master key.
+	MasterKey *masterkey.Key
 }
 
 // Service is the reports domain.
@@ -286,12 +291,29 @@ func (s *Service) signingKey(ctx context.Context, org string) (*orgKey, error) {
 	now := s.now()
 	k := &orgKey{org: org, pub: iss.PublicKey(), issuer: iss, notAfter: now.Add(s.cfg.KeyLifetime).Truncate(time.Second)}
 	p := publish(k)
-	stored, err := seal(s.cfg.SealKey, org, p.KeyID, der)
+	stored, err := s.seal(org, p.KeyID, der)
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO issuer_keys (key_id, org, private_key, public_key, created_at, not_after) VALUES (?, ?, ?, ?, ?, ?)`,
-		p.KeyID, org, stored, p.PublicKey, now.Format(time.RFC3339Nano), p.NotAfter)
+	// Another hub on the same database may be making one at this moment:
+	// the check and the insert run under one lock per organisation, so
+	// the hubs of a cluster end with one new key between them.
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "issuer key "+org); err != nil {
+			return err
+		}
+		var fresh int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM issuer_keys WHERE org = ? AND not_after > ?`,
+			org, now.Add(7*24*time.Hour).UTC().Format(time.RFC3339)).Scan(&fresh); err != nil {
+			return err
+		}
+		if fresh > 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO issuer_keys (key_id, org, private_key, public_key, created_at, not_after) VALUES (?, ?, ?, ?, ?, ?)`,
+			p.KeyID, org, stored, p.PublicKey, now.Format(time.RFC3339Nano), p.NotAfter)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reports: store issuer key for %s: %w", org, err)
 	}
@@ -325,7 +347,7 @@ func (s *Service) loadOrgKeysLocked(ctx context.Context, org string) ([]*orgKey,
 		if err := rows.Scan(&keyID, &priv, &notAfter); err != nil {
 			return nil, fmt.Errorf("reports: load issuer keys of %s: %w", org, err)
 		}
-		der, err := unseal(s.cfg.SealKey, org, keyID, priv)
+		der, err := s.unseal(org, keyID, priv)
 		if err != nil {
 			return nil, err
 		}

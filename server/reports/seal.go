@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -8,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/detour-project/detour/server/masterkey"
+	"github.com/detour-project/detour/server/store"
 )
 
 const sealedPrefix = "sealed:"
@@ -67,4 +71,80 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 		return nil, fmt.Errorf("reports: seal key: %w", err)
 	}
 	return cipher.NewGCM(block)
+}
+
+// issuerPurpose names issuer keys to the master key (its HKDF label).
+const issuerPurpose = "token issuer key"
+
+// seal stores an issuer private key under the master key when the hub has
+// one, else under the hub's own seal key.
+func (s *Service) seal(org, keyID string, der []byte) (string, error) {
+	if s.cfg.MasterKey != nil {
+		return s.cfg.MasterKey.Seal(issuerPurpose, org+"\x00"+keyID, der)
+	}
+	return seal(s.cfg.SealKey, org, keyID, der)
+}
+
+// unseal reads a stored issuer key in any of the forms seal has written.
+func (s *Service) unseal(org, keyID, stored string) ([]byte, error) {
+	if masterkey.IsSealed(stored) {
+		if s.cfg.MasterKey == nil {
+			return nil, fmt.Errorf("reports: issuer key of %s is sealed with a master key: start the hub with --master-key-file", org)
+		}
+		der, err := s.cfg.MasterKey.Unseal(issuerPurpose, org+"\x00"+keyID, stored)
+		if err != nil {
+			return nil, fmt.Errorf("reports: %w", err)
+		}
+		return der, nil
+	}
+	return unseal(s.cfg.SealKey, org, keyID, stored)
+}
+
+// ResealIssuerKeys seals every issuer key not yet under the master key with
+// it (`admin key move-to-db`): afterwards hubs need only the master key
+// file, not this hub's reports-seal.key. It says how many it resealed.
+func (s *Service) ResealIssuerKeys(ctx context.Context) (int, error) {
+	if s.cfg.MasterKey == nil {
+		return 0, errors.New("reports: resealing issuer keys needs a master key")
+	}
+	n := 0
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		n = 0
+		rows, err := tx.QueryContext(ctx, `SELECT key_id, org, private_key FROM issuer_keys`)
+		if err != nil {
+			return fmt.Errorf("reports: reseal: %w", err)
+		}
+		type row struct{ id, org, stored string }
+		var todo []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.org, &r.stored); err != nil {
+				rows.Close()
+				return fmt.Errorf("reports: reseal: %w", err)
+			}
+			if !masterkey.IsSealed(r.stored) {
+				todo = append(todo, r)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reports: reseal: %w", err)
+		}
+		for _, r := range todo {
+			der, err := unseal(s.cfg.SealKey, r.org, r.id, r.stored)
+			if err != nil {
+				return err
+			}
+			sealed, err := s.cfg.MasterKey.Seal(issuerPurpose, r.org+"\x00"+r.id, der)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE issuer_keys SET private_key = ? WHERE key_id = ?`, sealed, r.id); err != nil {
+				return fmt.Errorf("reports: reseal %s: %w", r.id, err)
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }

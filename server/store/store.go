@@ -175,3 +175,19 @@ func (d *DB) InTx(ctx context.Context, f func(*Tx) error) error {
 	}
 	return nil
 }
+
+// Lock takes a lock named name for the rest of the transaction, so that
+// processes sharing the database (several hubs, an admin command) do one
+// check-then-write at a time: "is there a primary signing key? if not, make
+// one". On PostgreSQL it is a transaction advisory lock keyed by the name
+// and the schema; on SQLite the transaction already holds the database's
+// write lock (BEGIN IMMEDIATE), which serialises every writer.
+func (t *Tx) Lock(ctx context.Context, name string) error {
+	if t.db.dialect != Postgres {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1), hashtext(COALESCE(current_schema(), '')))`, name); err != nil {
+		return fmt.Errorf("store: lock %s: %w", name, err)
+	}
+	return nil
+}
