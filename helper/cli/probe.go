@@ -122,6 +122,8 @@ func printVerdict(w io.Writer, v probe.Verdict) {
 	}
 	if v.Blocked {
 		fmt.Fprintf(w, "BLOCKED: %s is blocked%s (%s), confidence %.0f%%\n", what, by, v.Method, v.Confidence*100)
+	} else if v.Possible {
+		fmt.Fprintf(w, "POSSIBLY BLOCKED: %s may be blocked%s (%s), confidence %.0f%%; the evidence does not prove it\n", what, by, v.Method, v.Confidence*100)
 	} else {
 		reason := map[string]string{
 			"reachable":      "is reachable: not blocked",

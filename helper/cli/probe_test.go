@@ -57,7 +57,7 @@ func TestProbeCommand(t *testing.T) {
 			if dec.More() {
 				t.Fatal("more than one JSON value printed")
 			}
-			want := []string{"url", "host", "service", "blocked", "method", "vendor", "confidence", "evidence", "elapsed_ms"}
+			want := []string{"url", "host", "service", "blocked", "possible", "method", "vendor", "confidence", "evidence", "facts", "elapsed_ms"}
 			if len(got) != len(want) {
 				t.Errorf("fields %v, want exactly %v", keys(got), want)
 			}
@@ -65,6 +65,9 @@ func TestProbeCommand(t *testing.T) {
 				if _, ok := got[k]; !ok {
 					t.Errorf("missing field %q", k)
 				}
+			}
+			if facts, _ := got["facts"].([]any); len(facts) != len(got["evidence"].([]any)) {
+				t.Errorf("%d facts for %d evidence sentences", len(facts), len(got["evidence"].([]any)))
 			}
 			if c.service != nil && got["service"] != c.service {
 				t.Errorf("service = %v, want %v", got["service"], c.service)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/detour-project/detour/helper/fingerprint"
 	"github.com/detour-project/detour/shared/method"
+	"github.com/detour-project/detour/shared/protocol"
 )
 
 // Options configure one probe. The zero value probes with the system
@@ -63,6 +64,9 @@ type Options struct {
 	Roots *x509.CertPool
 	// Fingerprints overrides the embedded fingerprint set.
 	Fingerprints *fingerprint.Set
+	// Control is the hub's control measurement, asked only when the
+	// verdict is ambiguous for a catalog host; nil: never asked.
+	Control *Control
 }
 
 // Defaults for probing a real network, applied by WithDefaults.
@@ -101,18 +105,11 @@ const (
 	userAgent = "Mozilla/5.0 (compatible; Detour-probe/1; +https://github.com/detour-project/detour)"
 )
 
-// outcome is a classification in progress.
-type outcome struct {
-	method     string
-	vendor     string
-	confidence float64
-	// network is true when the failure is below HTTP and could equally be
-	// "no network at all" (then the reference check decides).
-	network bool
-}
-
 // Probe diagnoses rawURL. It returns an error only for a URL it cannot
-// probe; every network outcome is a Verdict.
+// probe; every network outcome is a Verdict. It measures first (DNS, TCP,
+// TLS, HTTP along the redirect chain), then judges what it measured; the
+// connectivity check and the hub's control measurement are weighed only
+// when the first judgement leaves room for them.
 func Probe(ctx context.Context, rawURL string, o Options) (Verdict, error) {
 	start := time.Now()
 	u, err := normalise(rawURL)
@@ -129,23 +126,23 @@ func Probe(ctx context.Context, rawURL string, o Options) (Verdict, error) {
 		return Verdict{}, err
 	}
 	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
-	v := Verdict{URL: u.String(), Host: host, Evidence: []string{}}
+	v := Verdict{URL: u.String(), Host: host, Evidence: []string{}, Facts: []protocol.Fact{}}
 	if o.Catalog != nil {
 		v.Service = o.Catalog(host)
 	}
 	p.catalog = v.Service != nil
+	obs := &observation{url: u, host: host, catalog: p.catalog}
 
 	var ref chan refResult
 	if o.CaptiveURL != "" {
 		ref = make(chan refResult, 1)
 		go func() { ref <- p.checkReference(ctx) }()
 	}
-	out := p.run(ctx, u)
+	p.measure(ctx, u, obs)
+	obs.timedOut = ctx.Err() != nil
 
-	// A failure that is not already attributed to a filter is weighed
-	// against the reference: a captive portal explains everything, and
-	// nothing reachable at all means offline, not blocked.
-	if ref != nil && (needsReference(out) || (out.method == method.Reachable && p.otherHost)) {
+	out, _ := judgeObservation(obs, p.fps)
+	if ref != nil && (needsReference(out) || (out.method == method.Reachable && redirectedOffHost(obs))) {
 		var r refResult
 		select {
 		case r = <-ref: // already done: taken even when the deadline has passed
@@ -156,45 +153,25 @@ func Probe(ctx context.Context, rawURL string, o Options) (Verdict, error) {
 				r = refResult{state: refUnknown}
 			}
 		}
-		p.note(r.evidence)
-		switch {
-		case r.state == refCaptive && out.method != method.DNSSinkhole && out.method != method.DNSNXDomain:
-			out = outcome{method: method.CaptivePortal, confidence: 0.85}
-			p.note("a captive portal is intercepting web requests: sign in to the network first")
-		case r.state == refUnreachable && (out.network || out.method == method.SiteDown || out.method == method.Unknown):
-			out = outcome{method: method.Offline, confidence: 0.8}
-			p.note("nothing else is reachable either, so the network is down rather than this site blocked")
-		case r.state == refOnline && out.network:
-			p.note("other sites are reachable, so this failure is specific to " + host)
-		}
+		obs.ref = &r
+		out, _ = judgeObservation(obs, p.fps)
 	}
-	if ctx.Err() != nil && out.method == "" {
-		out = outcome{method: method.Unknown, confidence: 0.2}
-		p.note("the probe ran out of time")
+	if o.Control != nil && p.catalog && ambiguous(out) {
+		obs.control = o.Control.ask(ctx, host)
 	}
-	if out.method == "" {
-		out = outcome{method: method.Unknown, confidence: 0.2}
-	}
+	out, facts := judgeObservation(obs, p.fps)
 	v.Method = out.method
-	v.Blocked = method.IsBlock(out.method)
+	v.Blocked = method.IsBlock(out.method) && !out.possible
+	v.Possible = method.IsBlock(out.method) && out.possible
 	if out.vendor != "" {
 		vend := out.vendor
 		v.Vendor = &vend
 	}
 	v.Confidence = clamp(out.confidence)
-	v.Evidence = append(v.Evidence, tidyEvidence(p.evidence)...)
+	v.Facts = tidyFacts(facts)
+	v.Evidence = englishEvidence(v.Facts)
 	v.ElapsedMS = time.Since(start).Milliseconds()
 	return v, nil
-}
-
-func needsReference(o outcome) bool {
-	switch o.method {
-	case method.HTTPBlockpage, method.ProxyRefused, method.Reachable, method.CaptivePortal:
-		return false
-	case method.DNSSinkhole:
-		return o.vendor == ""
-	}
-	return true
 }
 
 func deadlineOr(ctx context.Context, t time.Time) time.Time {
@@ -353,20 +330,25 @@ const (
 func tidyEvidence(in []string) []string {
 	out := make([]string, 0, min(len(in), maxEvidence))
 	for _, e := range in {
-		e = strings.Map(func(r rune) rune {
-			if r < 0x20 || r == 0x7f {
-				return ' '
-			}
-			return r
-		}, e)
-		if r := []rune(e); len(r) > maxEvidenceLen {
-			e = string(r[:maxEvidenceLen-1]) + "…"
-		}
 		if len(out) == maxEvidence {
 			out[maxEvidence-1] = "… (further observations left out)"
 			break
 		}
-		out = append(out, e)
+		out = append(out, tidyText(e, maxEvidenceLen))
 	}
 	return out
+}
+
+// tidyText replaces control characters and shortens s to n characters.
+func tidyText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n-1]) + "…"
+	}
+	return s
 }

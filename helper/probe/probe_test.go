@@ -101,12 +101,12 @@ func TestScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v.Blocked != s.Expect.Blocked || v.Method != s.Expect.Method || vendorString(v.Vendor) != vendorString(s.Expect.Vendor) {
-				t.Errorf("got blocked=%v method=%s vendor=%s, want blocked=%v method=%s vendor=%s\nevidence:\n  %s",
-					v.Blocked, v.Method, vendorString(v.Vendor), s.Expect.Blocked, s.Expect.Method, vendorString(s.Expect.Vendor),
+			if v.Blocked != s.Expect.Blocked || v.Possible != s.Expect.Possible || v.Method != s.Expect.Method || vendorString(v.Vendor) != vendorString(s.Expect.Vendor) {
+				t.Errorf("got blocked=%v possible=%v method=%s vendor=%s, want blocked=%v possible=%v method=%s vendor=%s\nevidence:\n  %s",
+					v.Blocked, v.Possible, v.Method, vendorString(v.Vendor), s.Expect.Blocked, s.Expect.Possible, s.Expect.Method, vendorString(s.Expect.Vendor),
 					strings.Join(v.Evidence, "\n  "))
 			}
-			if v.Blocked != method.IsBlock(v.Method) || !method.Valid(v.Method) {
+			if (v.Blocked || v.Possible) != method.IsBlock(v.Method) || (v.Blocked && v.Possible) || !method.Valid(v.Method) || len(v.Facts) != len(v.Evidence) {
 				t.Errorf("inconsistent verdict %+v", v)
 			}
 			if v.Confidence <= 0 || v.Confidence > 1 || len(v.Evidence) == 0 || v.Host != s.Host {
@@ -257,11 +257,14 @@ func TestJudgeDNS(t *testing.T) {
 			for _, a := range c.addrs {
 				r.addrs = append(r.addrs, netip.MustParseAddr(a))
 			}
-			usable, out := p.judgeDNS(context.Background(), "svc.example.com", r)
+			d := &dnsObs{resolver: p.res.String(), loopback: p.res.loopback(), res: r}
+			usable := usableAddrs(d, c.catalog, p.fps)
+			j := &judge{fps: p.fps}
+			out := j.dns(&observation{catalog: c.catalog}, d, "svc.example.com")
 			switch {
-			case c.method == "" && (out != nil || len(usable) == 0):
+			case c.method == "" && (out.method != "" || len(usable) == 0):
 				t.Errorf("want a connection, got %+v", out)
-			case c.method != "" && (out == nil || out.method != c.method):
+			case c.method != "" && (out.method != c.method || len(usable) > 0):
 				t.Errorf("want %s, got %+v (usable %v)", c.method, out, usable)
 			}
 			for _, a := range usable {

@@ -36,6 +36,10 @@ const (
 	ReasonSiteProtection  = "site-protection"
 	ReasonUpstreamFailure = "upstream-failure"
 	ReasonCaptivePortal   = "captive-portal"
+	// ReasonServerDefault is a web server's own default error page (nginx,
+	// Apache, IIS, XAMPP): the site's server refusing or failing, which
+	// says nothing about the organisation's network.
+	ReasonServerDefault = "server-default"
 )
 
 // File is the whole data file.

@@ -225,13 +225,30 @@ type EnrolResult struct {
 // and as the `diagnose` message returns it. Method is a block method or, when
 // Blocked is false, the reason it is not a block (see shared/method).
 type Verdict struct {
-	URL        string   `json:"url"`
-	Host       string   `json:"host"`
-	Service    *string  `json:"service"`
-	Blocked    bool     `json:"blocked"`
+	URL     string  `json:"url"`
+	Host    string  `json:"host"`
+	Service *string `json:"service"`
+	Blocked bool    `json:"blocked"`
+	// Possible is true when the evidence points at a block without proving
+	// it (an unrecognised 403 over plain HTTP, a page that reads like a
+	// block page): Blocked stays false and Method is the block method it
+	// would be. Show the alternative without claiming a block.
+	Possible   bool     `json:"possible"`
 	Method     string   `json:"method"`
 	Vendor     *string  `json:"vendor"`
 	Confidence float64  `json:"confidence"`
 	Evidence   []string `json:"evidence"`
-	ElapsedMS  int64    `json:"elapsed_ms"`
+	// Facts are Evidence in coded form, for rendering in any language.
+	Facts     []Fact `json:"facts,omitempty"`
+	ElapsedMS int64  `json:"elapsed_ms"`
+}
+
+// Fact is one coded observation or conclusion of a diagnosis: a code from
+// the fact catalog (helper/probe's English table, the extension's en and cy
+// message catalogs) and its values, so each reader can render it in the
+// person's own language. Values are data (hosts, addresses, statuses,
+// quoted page text), never markup.
+type Fact struct {
+	Code   string            `json:"code"`
+	Values map[string]string `json:"values,omitempty"`
 }

@@ -110,9 +110,11 @@ type Scenario struct {
 
 // Expect is the part of a verdict a scenario pins down.
 type Expect struct {
-	Blocked bool    `json:"blocked"`
-	Method  string  `json:"method"`
-	Vendor  *string `json:"vendor"`
+	Blocked bool `json:"blocked"`
+	// Possible: the verdict says "possibly blocked" (blocked stays false).
+	Possible bool    `json:"possible"`
+	Method   string  `json:"method"`
+	Vendor   *string `json:"vendor"`
 }
 
 // behaviour is what the network does for one host.
@@ -124,7 +126,12 @@ type behaviour struct {
 	proxy     string       // "", "block" or "upstream-fail"
 }
 
-func vendor(s string) *string { return &s }
+func vendor(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
 
 // Start brings the network up. Close it when done.
 func Start(opts Options) (n *Network, err error) {
@@ -295,7 +302,7 @@ func Start(opts Options) (n *Network, err error) {
 		{"dns-umbrella", "146.112.61.106", "::ffff:146.112.61.106", "Cisco Umbrella"},
 		{"dns-fortiguard", "208.91.112.55", "", "Fortinet FortiGate"},
 		{"dns-paloalto", "72.5.65.111", "", "Palo Alto Networks"},
-		{"dns-zero", "0.0.0.0", "::", "Cloudflare Gateway"},
+		{"dns-zero", "0.0.0.0", "::", ""}, // Pi-hole, AdGuard Home, Cloudflare Gateway…: no vendor
 	}
 	for _, s := range sinks {
 		addrs := []netip.Addr{netip.MustParseAddr(s.addr)}
@@ -392,20 +399,41 @@ func Start(opts Options) (n *Network, err error) {
 		&behaviour{web: page(404, nil, "<html><head><title>Not found</title></head><body><h1>We can't find that page</h1></body></html>")})
 	add(Scenario{Name: "site-503", Expect: Expect{Method: method.SiteDown}},
 		&behaviour{web: page(503, map[string]string{"Retry-After": "120"}, "<html><head><title>Down for maintenance</title></head><body><h1>We'll be back soon</h1></body></html>")})
-	add(Scenario{Name: "status-403", Expect: Expect{Blocked: true, Method: method.HTTPStatus}},
+	// Over the site's own TLS (a public chain for the name) no filter can
+	// have written the answer: a 403, a 451 or a redirect is the site's.
+	add(Scenario{Name: "status-403", Note: "a bare 403 over the site's own certificate: the site refuses",
+		Expect: Expect{Method: method.Reachable}},
 		&behaviour{web: page(403, nil, "<html><head><title>Forbidden</title></head><body>Forbidden</body></html>")})
-	add(Scenario{Name: "status-451", Expect: Expect{Blocked: true, Method: method.HTTPStatus}},
+	add(Scenario{Name: "status-451", Note: "451 over the site's own certificate (a site's own geoblock)",
+		Expect: Expect{Method: method.Reachable}},
 		&behaviour{web: page(451, nil, "<html><head><title>Unavailable For Legal Reasons</title></head><body>Unavailable</body></html>")})
-	add(Scenario{Name: "redirect-blockhost", Note: "redirect to an unknown filter's block page",
+	// Over plain HTTP the network could have answered: possibly blocked.
+	add(Scenario{Name: "status-403-http", URL: httpURL("status-403-http"), Note: "an unrecognised 403 over plain HTTP",
+		Expect: Expect{Possible: true, Method: method.HTTPStatus}},
+		&behaviour{web: page(403, nil, "<html><head><title>Forbidden</title></head><body>Forbidden</body></html>")})
+	add(Scenario{Name: "status-451-http", URL: httpURL("status-451-http"), Note: "an unrecognised 451 over plain HTTP",
+		Expect: Expect{Possible: true, Method: method.HTTPStatus}},
+		&behaviour{web: page(451, nil, "<html><head><title>Unavailable For Legal Reasons</title></head><body>Unavailable</body></html>")})
+	add(Scenario{Name: "reads-blocked-http", URL: httpURL("reads-blocked-http"), Note: "a 200 page that reads like an unknown filter's block page, over plain HTTP",
+		Expect: Expect{Possible: true, Method: method.HTTPBlockpage}},
+		&behaviour{web: page(200, nil, "<html><head><title>Blocked Notification Page</title></head><body><h1>This website has been blocked</h1><p>Access to this site is blocked under the acceptable use policy.</p></body></html>")})
+	add(Scenario{Name: "reads-blocked-tls", Note: "the same page over the site's own certificate: the site's own words",
+		Expect: Expect{Method: method.Reachable}},
+		&behaviour{web: page(200, nil, "<html><head><title>Blocked Notification Page</title></head><body><h1>This website has been blocked</h1><p>Access to this site is blocked under the acceptable use policy.</p></body></html>")})
+	add(Scenario{Name: "redirect-blockhost", URL: httpURL("redirect-blockhost"), Note: "plain HTTP redirected to an unknown filter's block page",
 		Expect: Expect{Blocked: true, Method: method.HTTPStatus}},
+		&behaviour{web: redirect(func(r *http.Request) string {
+			return "http://filter.corp.invalid/blocked.html?category=collaboration&url=http%3A%2F%2F" + r.Host + "%2F"
+		})})
+	add(Scenario{Name: "redirect-blockhost-tls", Note: "the site itself, over its own certificate, redirects to a page named 'blocked'",
+		Expect: Expect{Method: method.Reachable}},
 		&behaviour{web: redirect(func(r *http.Request) string {
 			return "http://filter.corp.invalid/blocked.html?category=collaboration&url=https%3A%2F%2F" + r.Host + "%2F"
 		})})
-
-	add(Scenario{Name: "redirect-unreachable", Note: "redirect to another site's server that does not resolve (a filter's internal block server)",
+	add(Scenario{Name: "redirect-unreachable", URL: httpURL("redirect-unreachable"), Note: "plain HTTP redirected to another site's server that does not resolve (a filter's internal block server)",
 		Expect: Expect{Blocked: true, Method: method.HTTPStatus}},
 		&behaviour{web: redirect(func(r *http.Request) string {
-			return "http://gateway.corp.invalid:15871/?u=https%3A%2F%2F" + r.Host + "%2F"
+			return "http://gateway.corp.invalid:15871/?u=http%3A%2F%2F" + r.Host + "%2F"
 		})})
 
 	// Proxy.
@@ -422,6 +450,8 @@ func Start(opts Options) (n *Network, err error) {
 		Expect: Expect{Method: method.CaptivePortal}},
 		&behaviour{web: redirect(func(*http.Request) string { return "http://portal." + Domain + ":" + port(n.HTTP) + "/login" })})
 	n.hosts["portal."+Domain] = &behaviour{web: page(200, nil, "<html><head><title>Guest Wi-Fi</title></head><body><form>Accept the terms to get online</form></body></html>")}
+	add(Scenario{Name: "captive-dns", CaptiveURL: n.CaptiveURL, Note: "the portal's resolver answers its private gateway address, and the connectivity check is redirected",
+		Expect: Expect{Method: method.CaptivePortal}}, &behaviour{filterDNS: []netip.Addr{netip.MustParseAddr("192.168.1.1")}})
 	add(Scenario{Name: "offline", DNS: "127.0.0.1:" + strconv.Itoa(deadUDP), CaptiveURL: "http://" + refused + "/generate_204",
 		Note: "the resolver does not answer and nothing is reachable", Expect: Expect{Method: method.Offline}}, &behaviour{})
 
