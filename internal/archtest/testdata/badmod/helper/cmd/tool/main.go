@@ -1,0 +1,5 @@
+package main
+
+import "example.com/bad/helper/gtk"
+
+func main() { gtk.Init() }

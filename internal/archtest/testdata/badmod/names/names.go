@@ -1,0 +1,1 @@
+package namesdata // breaks: the name differs from the folder

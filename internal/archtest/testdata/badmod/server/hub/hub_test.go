@@ -1,0 +1,3 @@
+package hub
+
+import _ "example.com/bad/helper/paths" // allowed: a test may
