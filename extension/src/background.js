@@ -226,10 +226,16 @@ async function suggest(host) {
   };
 }
 
+// deviceRevoked remembers the helper saying its IT team revoked this device
+// (status reports.device_revoked, or a report refused with DEVICE_REVOKED):
+// nothing can be reported until it is enrolled again.
+let deviceRevoked = false;
+
 function reportAvailability() {
   if (!helper.connected) return { available: false, why: 'absent' };
   if (!helper.can('report')) return { available: false, why: 'unsupported' };
   if (helper.hello?.enrolled === false) return { available: false, why: 'not-enrolled' };
+  if (deviceRevoked) return { available: false, why: 'device-revoked' };
   return { available: true };
 }
 
@@ -244,7 +250,9 @@ async function report(id, need) {
     await saveBlock(rec);
     return { ok: true, result: r };
   } catch (e) {
-    return { ok: false, why: e.code === CODES.NOT_ENROLLED ? 'not-enrolled' : 'failed', code: e.code ?? CODES.INTERNAL };
+    if (e.code === CODES.DEVICE_REVOKED) deviceRevoked = true;
+    const why = { [CODES.NOT_ENROLLED]: 'not-enrolled', [CODES.DEVICE_REVOKED]: 'device-revoked' }[e.code] ?? 'failed';
+    return { ok: false, why, code: e.code ?? CODES.INTERNAL };
   }
 }
 
@@ -265,6 +273,7 @@ async function fullState() {
   let status = null;
   if (helper.connected && helper.can('status')) {
     try { status = await helper.request('status', {}, 3000); } catch { /* hello is enough */ }
+    if (status) deviceRevoked = status.reports?.device_revoked === true;
   }
   return {
     helper: helper.state(),

@@ -150,6 +150,9 @@ func handleReport(ctx context.Context, env *Env, rep *reports.Reporter, req prot
 	if !rep.Enrolled() {
 		return nil, protocol.Errorf(protocol.CodeNotEnrolled, "reporting needs enrolment first: detour enrol --hub URL --code CODE")
 	}
+	if rep.Revoked() {
+		return nil, reports.ErrDeviceRevoked
+	}
 	if env.Whitelist != nil && env.Whitelist.Current() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		env.Whitelist.Sync(sctx) // a first copy, if the hub answers

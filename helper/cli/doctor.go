@@ -127,6 +127,7 @@ func Doctor(ctx context.Context, dirs paths.Dirs, o installer.Options) []DoctorC
 		defer env.Agent.Close()
 	}
 	out = append(out, checkHubAndWhitelist(env)...)
+	out = append(out, checkEnrolment(env)...)
 	doctorMu.Lock()
 	extra := append([]DoctorFunc(nil), doctorChecks...)
 	doctorMu.Unlock()

@@ -81,6 +81,11 @@ func (r *Reporter) Enrol(ctx context.Context, hubURL, code string) (*Enrolment, 
 	r.mu.Lock()
 	r.credential = e.DeviceCredential
 	err = r.store.putStash(&Stash{Hub: base, Org: e.Org, IssuerName: e.IssuerName, IssuerKey: key})
+	if err == nil {
+		// A new credential: whatever revoked the old one is past.
+		err = r.store.setRevoked(false)
+		r.lastErr = ""
+	}
 	r.mu.Unlock()
 	if err != nil {
 		return nil, err

@@ -159,7 +159,7 @@ func (r *Reporter) Status() protocol.ReportsStatus {
 
 func (r *Reporter) statusLocked() protocol.ReportsStatus {
 	items, _ := r.store.items()
-	st := protocol.ReportsStatus{Queued: len(items), Sent: r.sent, Failed: r.store.failedCount()}
+	st := protocol.ReportsStatus{Queued: len(items), Sent: r.sent, Failed: r.store.failedCount(), DeviceRevoked: r.store.revoked()}
 	if r.lastErr != "" {
 		e := r.lastErr
 		st.LastError = &e
@@ -304,9 +304,13 @@ func (r *Reporter) api() (*hubAPI, string, error) {
 	cfg := r.opts.Config.Get()
 	r.mu.Lock()
 	cred := r.credential
+	revoked := r.store.revoked()
 	r.mu.Unlock()
 	if cfg.Hub == "" || cfg.Org == "" || cred == "" {
 		return nil, "", ErrNotEnrolled
+	}
+	if revoked {
+		return nil, "", ErrDeviceRevoked
 	}
 	return newHubAPI(cfg.Hub, r.opts.HTTPTimeout), cred, nil
 }
@@ -328,6 +332,12 @@ func (r *Reporter) Refill(ctx context.Context) error {
 		return nil
 	}
 	toks, issuerName, key, err := r.fetch(ctx, api, cred, st, max(want, 1))
+	if isRevocation(err) {
+		if merr := r.markRevoked(); merr != nil {
+			return merr
+		}
+		return ErrDeviceRevoked
+	}
 	if err != nil {
 		return err
 	}

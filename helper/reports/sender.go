@@ -20,7 +20,7 @@ func (r *Reporter) Run(ctx context.Context) {
 		}
 		// Top the stash up at a random moment once it runs low, never right
 		// when a report is made or sent.
-		if refillAt.IsZero() && r.Enrolled() && r.stashLen() <= r.opts.StashSize/2 {
+		if refillAt.IsZero() && r.Enrolled() && !r.Revoked() && r.stashLen() <= r.opts.StashSize/2 {
 			refillAt = r.opts.Now().Add(randBetween(0, r.opts.RefillDelay))
 		}
 		if !refillAt.IsZero() && !r.opts.Now().Before(refillAt) {

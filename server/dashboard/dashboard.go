@@ -52,6 +52,9 @@ type Options struct {
 	Secure bool
 	// Now is the clock (tests move it); time.Now when nil.
 	Now func() time.Time
+	// Codes are the enrolment codes and devices (the reports domain); nil
+	// hides the codes pages.
+	Codes Codes
 }
 
 // Dashboard serves the IT dashboard.
@@ -111,6 +114,10 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	page("GET /contacts/{id}", sectorOnly, d.contactEdit)
 	page("POST /contacts/{id}", sectorOnly, d.contactSave)
 	page("GET /audit", anyone, d.auditPage)
+	page("GET /codes", admins, d.codesPage)
+	page("POST /codes", admins, d.createCode)
+	page("GET /codes/{id}", admins, d.codePage)
+	page("POST /codes/{id}/revoke", admins, d.revokeCode)
 	mux.Handle("GET /api/v1/aggregates", http.HandlerFunc(d.apiAggregates))
 }
 

@@ -103,6 +103,9 @@ func (d *Dashboard) nav(r *http.Request, u *User) []navItem {
 	if u.Role == RoleSectorAdmin {
 		items = append(items, navItem{Href: "/contacts", Key: "nav.contacts"})
 	}
+	if d.opt.Codes != nil && admins(u, r) {
+		items = append(items, navItem{Href: "/codes", Key: "nav.codes"})
+	}
 	items = append(items, navItem{Href: "/audit", Key: "nav.audit"})
 	for i := range items {
 		items[i].Current = r.URL.Path == items[i].Href || (items[i].Href != "/" && strings.HasPrefix(r.URL.Path, items[i].Href+"/"))
@@ -227,6 +230,7 @@ func (d *Dashboard) export(w http.ResponseWriter, r *http.Request, t *table) {
 var tagClasses = map[string]string{
 	"approved": "govuk-tag--green", "blocked": "govuk-tag--red", "restricted": "govuk-tag--yellow",
 	"unknown": "govuk-tag--grey", "new": "govuk-tag--blue", "under-review": "govuk-tag--yellow", "kept-blocked": "govuk-tag--red",
+	"active": "govuk-tag--green", "revoked": "govuk-tag--grey", "expired": "govuk-tag--grey", "full": "govuk-tag--blue", "unusual": "govuk-tag--red",
 }
 
 var funcs = template.FuncMap{

@@ -355,6 +355,9 @@ func (e auditEntry) visibleTo(u *User) bool {
 	case e.org == "" || !u.CanSeeOrg(e.org):
 		return false
 	}
+	if strings.HasPrefix(e.action, "code-") { // enrolment codes: their managers only
+		return u.CanDecide(e.org)
+	}
 	return orgAuditActions[e.action] || strings.HasPrefix(e.action, "review-")
 }
 

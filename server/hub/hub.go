@@ -16,6 +16,7 @@ import (
 	"github.com/detour-project/detour/server/aggregates"
 	"github.com/detour-project/detour/server/catalog"
 	"github.com/detour-project/detour/server/masterkey"
+	"github.com/detour-project/detour/server/reports"
 	"github.com/detour-project/detour/server/signing"
 	"github.com/detour-project/detour/server/store"
 )
@@ -58,6 +59,8 @@ type Hub struct {
 	// IssuerKeys is set by setupReports: each organisation's token issuer
 	// public keys, published by GET /api/v1/keys beside the whitelist keys.
 	IssuerKeys func(ctx context.Context) (map[string][]IssuerKey, error)
+	// Reports is set by setupReports (the dashboard's codes pages use it).
+	Reports *reports.Service
 	// RequireDevice, when set, guards GET /api/v1/whitelist and
 	// /api/v1/whitelist/ws: a hub that does not publish its members'
 	// policies sets it to a check of the request's device credential

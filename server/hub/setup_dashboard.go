@@ -12,8 +12,13 @@ import (
 // setupDashboard sets up the dashboard domain: its migrations, its service on the
 // Hub, and its routes on h.Mux.
 func (h *Hub) setupDashboard(ctx context.Context) error {
+	var codes dashboard.Codes
+	if h.Reports != nil { // a nil *reports.Service would be a non-nil Codes
+		codes = h.Reports
+	}
 	d, err := dashboard.New(ctx, dashboard.Options{
-		DB: h.DB,
+		Codes: codes,
+		DB:    h.DB,
 		// Read lazily: the catalog may be replaced after set-up.
 		Catalog: func() catalog.Service { return h.Catalog },
 		Privacy: h.Privacy(),

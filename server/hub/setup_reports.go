@@ -26,6 +26,7 @@ func (h *Hub) setupReports(ctx context.Context) error {
 		return err
 	}
 	svc.Routes(h.Mux)
+	h.Reports = svc
 	h.IssuerKeys = func(ctx context.Context) (map[string][]IssuerKey, error) {
 		keys, err := svc.PublishedKeys(ctx)
 		if err != nil {

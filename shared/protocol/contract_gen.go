@@ -22,6 +22,7 @@ const (
 	CodeZeroLength     = 12 // a frame of length 0
 	CodeBadVersion     = 13 // the peer speaks an incompatible protocol version
 	CodeLocalOnly      = 14 // the request type may come only from the command line or the tray on this machine, never through a browser's relay
+	CodeDeviceRevoked  = 15 // the hub's IT team revoked this device: it must be enrolled again with a new code (`detour enrol`)
 )
 
 // ErrorNames maps each error code to its name in PROTOCOL.md.
@@ -40,6 +41,7 @@ var ErrorNames = map[int]string{
 	CodeZeroLength:     "zero-length",
 	CodeBadVersion:     "bad-version",
 	CodeLocalOnly:      "local-only",
+	CodeDeviceRevoked:  "device-revoked",
 }
 
 // RequestTypes are the request types of the protocol, in the order the

@@ -59,6 +59,9 @@ type ReportsStatus struct {
 	Sent      int     `json:"sent"`
 	Failed    int     `json:"failed"`
 	LastError *string `json:"last_error"`
+	// DeviceRevoked: the hub's IT team revoked this device, which must be
+	// enrolled again (LastError says so in words).
+	DeviceRevoked bool `json:"device_revoked,omitempty"`
 }
 
 // Settings are the person's settings, as `settings` returns them and the

@@ -158,10 +158,19 @@ test('dashboard: sign in, review an item, every page accessible in English and W
   };
   await contactEdit();
   const editHref = await page.locator('#table-contacts a[href^="/contacts/"]').first().getAttribute('href');
+  // An enrolment code made from the dashboard is shown once (issue 18).
+  await page.goto(`${base}/codes?lang=en`);
+  await page.fill('#code-devices', '2');
+  await page.click('#create-code button[type=submit]');
+  await page.waitForSelector('#new-code');
+  assert.match(await page.textContent('#new-code'), /^dtr-/);
+  await axeCheck(page, 'code created');
+  const codeHref = await page.locator('#table-codes a[href^="/codes/"]').first().getAttribute('href');
   const pages = [
     ['overview', '/'], ['service', service], ['organisations', '/orgs'], ['organisation', `/orgs/${org}`],
     ['matrix', '/matrix'], ['review-queue', '/review'], ['review-item', href], ['contacts', '/contacts'],
     ['contact-edit', editHref], ['audit', '/audit'], ['password', '/account/password'],
+    ['codes', '/codes'], ['code', codeHref],
   ];
   for (const lang of ['en', 'cy']) {
     for (const [name, path] of pages) {

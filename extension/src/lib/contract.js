@@ -26,6 +26,7 @@ export const CODES = Object.freeze({
   ZERO_LENGTH: 12,
   BAD_VERSION: 13,
   LOCAL_ONLY: 14,
+  DEVICE_REVOKED: 15,
 });
 
 // Request types an extension may send through the relay.

@@ -20,7 +20,9 @@ function render(s) {
   if (wv === null || wv === undefined) wl.textContent = t('whitelistNone', [s.snapshot.built_at.slice(0, 10)]);
   else wl.textContent = t(stale ? 'whitelistStale' : 'whitelistFresh', [String(wv)]);
   const rep = s.status?.reports;
-  $('reports').textContent = rep ? t('reportsLine', [String(rep.queued ?? 0), String(rep.sent ?? 0)]) : (s.report.available ? t('notAvailable') : t('reportUnavailable_' + s.report.why.replace(/-/g, '_')));
+  if (rep?.device_revoked) $('reports').textContent = t('reportUnavailable_device_revoked');
+  else $('reports').textContent = rep ? t('reportsLine', [String(rep.queued ?? 0), String(rep.sent ?? 0)]) : (s.report.available ? t('notAvailable') : t('reportUnavailable_' + s.report.why.replace(/-/g, '_')));
+  $('reports').dataset.revoked = String(!!rep?.device_revoked);
   const until = s.settings?.paused_until ? Date.parse(s.settings.paused_until) : 0;
   const paused = until > Date.now();
   $('prompts').textContent = paused ? t('promptsPausedUntil', [new Date(until).toLocaleTimeString(currentLang() === 'cy' ? 'cy-GB' : 'en-GB', { hour: '2-digit', minute: '2-digit', hour12: false })]) : t('promptsOn');
