@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -316,6 +317,10 @@ func (c *Catalog) version(ctx context.Context, v int64) (*whitelist.Document, er
 	return &doc, nil
 }
 
+// NotifyChannel is where a new version is announced (PostgreSQL NOTIFY,
+// payload the version number) when its transaction commits.
+const NotifyChannel = "detour_whitelist_version"
+
 // Run polls for versions written elsewhere every interval and issues a
 // fresh version before the latest expires, until ctx ends. Errors are
 // logged and retried: a database that is briefly busy must not stop
@@ -329,13 +334,19 @@ func (c *Catalog) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
-			c.opts.Log.Warn("catalog: refresh", "err", err)
-		}
-		if d := c.Document(); d != nil && d.ExpiresAt.Sub(c.opts.Now()) < c.opts.Renew {
-			if _, err := c.Reissue(ctx, "hub"); err != nil && ctx.Err() == nil {
-				c.opts.Log.Warn("catalog: reissue", "err", err)
-			}
+		c.Poll(ctx)
+	}
+}
+
+// Poll does one round of Run's work: publish a version written elsewhere,
+// and reissue one that is about to expire.
+func (c *Catalog) Poll(ctx context.Context) {
+	if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
+		c.opts.Log.Warn("catalog: refresh", "err", err)
+	}
+	if d := c.Document(); d != nil && d.ExpiresAt.Sub(c.opts.Now()) < c.opts.Renew {
+		if _, err := c.Reissue(ctx, "hub"); err != nil && ctx.Err() == nil {
+			c.opts.Log.Warn("catalog: reissue", "err", err)
 		}
 	}
 }
@@ -387,6 +398,10 @@ func (c *Catalog) change(ctx context.Context, actor, action, subject string, f f
 		if _, err := tx.ExecContext(ctx, `INSERT INTO catalog_audit (at, actor, action, subject, detail, version) VALUES (?, ?, ?, ?, ?, ?)`,
 			now.Unix(), actor, action, subject, st.describe(), next); err != nil {
 			return fmt.Errorf("catalog: audit: %w", err)
+		}
+		// Every hub on the database hears of the version at commit.
+		if err := tx.Notify(ctx, NotifyChannel, strconv.FormatInt(next, 10)); err != nil {
+			return err
 		}
 		v = next
 		return nil

@@ -71,6 +71,8 @@ type Hub struct {
 	MasterKey *masterkey.Key
 	// signingKeys is set by setupWhitelist (see WhitelistKeys).
 	signingKeys signing.Source
+	// listening is set by setupWhitelist (see Listening).
+	listening store.Listening
 
 	// closers run on Close, last added first.
 	closers []func()

@@ -24,6 +24,47 @@ import (
 // "change to helper within 2 seconds" promise.
 const pollInterval = 300 * time.Millisecond
 
+// listenPoll is how often a hub that hears PostgreSQL notifications still
+// polls, in case one is lost (a notification sent while its listening
+// connection was down is caught up on reconnection; this covers the rest).
+// A variable so tests can make it long enough that only a notification can
+// explain a prompt change.
+var listenPoll = 5 * time.Second
+
+// watchChanges publishes versions and key changes made by other processes
+// (an admin command, another hub): at once when PostgreSQL announces them
+// (LISTEN/NOTIFY), and by polling, often while no listener is up (SQLite,
+// or a lost connection) and rarely while one is.
+func (h *Hub) watchChanges(ctx context.Context, cat *catalog.Catalog, pub *whitelistPublisher, wake <-chan struct{}) {
+	t := time.NewTimer(pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
+		}
+		cat.Poll(ctx)
+		// A changed key set re-signs the current version (publish does
+		// nothing when neither the version nor the keys changed).
+		if err := pub.publish(cat.Document()); err != nil && ctx.Err() == nil {
+			pub.log.Error("whitelist: re-sign after a key change", "err", err)
+		}
+		every := pollInterval
+		if h.Listening() {
+			every = listenPoll
+		}
+		t.Reset(every)
+	}
+}
+
 // setupWhitelist opens the catalog (seeding an empty one from
 // shared/catalog), the signing keys in DATA/keys, and the publisher that
 // signs each new version and pushes it to connected helpers; it registers
@@ -82,15 +123,18 @@ func (h *Hub) setupWhitelist(ctx context.Context) error {
 	})
 
 	bg, cancel := context.WithCancel(ctx)
+	wake := make(chan struct{}, 1)
+	h.listening = h.DB.Listen(bg, []string{catalog.NotifyChannel, signing.NotifyChannel}, func(string, string) {
+		select {
+		case wake <- struct{}{}:
+		default: // a wake-up is already pending; one look covers both
+		}
+	})
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		cat.Run(bg, pollInterval)
-	}()
-	go func() {
-		defer wg.Done()
-		pub.watchKeys(bg, pollInterval)
+		h.watchChanges(bg, cat, pub, wake)
 	}()
 	h.OnClose(func() {
 		cancel()
@@ -109,6 +153,10 @@ func (h *Hub) WhitelistKeys() (signing.Source, error) {
 	}
 	return h.signingKeys, nil
 }
+
+// Listening says whether this hub hears PostgreSQL's change notifications
+// now (false on SQLite, where it polls).
+func (h *Hub) Listening() bool { return h.listening != nil && h.listening() }
 
 // KeyFolder is where a hub without a master key keeps its signing keys.
 func (h *Hub) KeyFolder() string { return filepath.Join(h.Cfg.DataDir, "keys") }

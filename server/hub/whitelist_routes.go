@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/detour-project/detour/server/catalog"
 	"github.com/detour-project/detour/server/push"
@@ -83,24 +81,6 @@ func (p *whitelistPublisher) publish(doc *whitelist.Document) error {
 	}
 	p.log.Info("whitelist published", "version", doc.Version, "keys", len(keys), "clients", p.push.Clients())
 	return nil
-}
-
-// watchKeys re-signs the current version when the key set changes: a
-// rotation by `admin key rotate` in another process, or an old key
-// reaching the end of its grace period.
-func (p *whitelistPublisher) watchKeys(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := p.publish(p.cat.Document()); err != nil && ctx.Err() == nil {
-			p.log.Error("whitelist: re-sign after a key change", "err", err)
-		}
-	}
 }
 
 // whitelistRoutes registers the public whitelist routes.

@@ -35,6 +35,10 @@ const sealPurpose = "whitelist signing key"
 // lockName serialises every change to signing_keys across processes.
 const lockName = "signing_keys"
 
+// NotifyChannel announces a change of the key set (a first key, a rotation,
+// a retirement) at commit, so every hub re-signs at once.
+const NotifyChannel = "detour_signing_keys"
+
 // DBKeyring keeps the signing keys in the shared database. Every change
 // (first key, rotation, retirement) is one transaction under a lock, so N
 // hubs starting on an empty database make one primary between them, and a
@@ -141,7 +145,7 @@ func (k *DBKeyring) active(ctx context.Context) ([]Key, error) {
 			}
 			out = append([]Key{nk}, out...)
 		}
-		return nil
+		return tx.Notify(ctx, NotifyChannel, "")
 	})
 	return out, err
 }
@@ -174,8 +178,10 @@ func (k *DBKeyring) Rotate(grace time.Duration) (Key, error) {
 			return fmt.Errorf("signing: rotate: %w", err)
 		}
 		var err error
-		nk, err = k.insert(ctx, tx, now)
-		return err
+		if nk, err = k.insert(ctx, tx, now); err != nil {
+			return err
+		}
+		return tx.Notify(ctx, NotifyChannel, "")
 	})
 	return nk, err
 }
@@ -200,7 +206,7 @@ func (k *DBKeyring) importKeys(ctx context.Context, keys []Key) (int, error) {
 			}
 			added++
 		}
-		return nil
+		return tx.Notify(ctx, NotifyChannel, "")
 	})
 	return added, err
 }

@@ -32,6 +32,11 @@ const (
 type DB struct {
 	sql     *sql.DB
 	dialect Dialect
+	dsn     string // PostgreSQL: for the listener's own connection
+
+	// OnError, if set, hears of errors that have no caller to return to
+	// (a listener's lost connection), for metrics and logs.
+	OnError func(error)
 }
 
 // Dialect says which engine this is.
@@ -79,7 +84,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			db.Close()
 			return nil, fmt.Errorf("store: open postgres: %w", err)
 		}
-		return &DB{sql: db, dialect: Postgres}, nil
+		return &DB{sql: db, dialect: Postgres, dsn: dsn}, nil
 	}
 	return nil, fmt.Errorf("store: DSN %q: want sqlite:PATH or postgres://...", dsn)
 }
