@@ -14,6 +14,7 @@ pkgs=(
   libgtk-3-dev libayatana-appindicator3-dev    # detour-tray (getlantern/systray, cgo)
   pkg-config gcc make ca-certificates
   librsvg2-bin zip      # extension icons from one SVG (rsvg-convert); the store zips
+  rpm rpm2cpio cpio     # the package test reads the .rpm back (test/packages)
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -32,3 +33,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 go mod download
+
+# nfpm builds the .deb and .rpm (make dist, test/packages); a build tool kept
+# out of go.mod, installed once into a per-user tool cache.
+scripts/nfpm.sh >/dev/null
