@@ -30,7 +30,11 @@ go:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/detour-server ./server/cmd/detour-server
 	CGO_ENABLED=1 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/detour-tray ./helper/cmd/detour-tray
 
+# A fresh clone has no node_modules: say so in one line rather than let Node
+# end in a stack trace.
 extension:
+	@command -v node >/dev/null && test -f node_modules/sass/package.json && test -f node_modules/govuk-frontend/package.json \
+	  || { echo "make: Node.js or the npm packages (node_modules) are missing: run \`make deps\` first"; exit 1; }
 	node extension/build.mjs
 
 run: deps build

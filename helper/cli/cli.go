@@ -17,7 +17,10 @@ type Command struct {
 	Name    string
 	Usage   string // one line: arguments and flags
 	Summary string // one line: what it does
-	Run     func(args []string, stdout, stderr io.Writer) int
+	// Run parses its flags with a flag.FlagSet (ContinueOnError, output to
+	// stderr) before doing anything: `detour NAME --help` runs it with
+	// just "-h" to print the flags' descriptions.
+	Run func(args []string, stdout, stderr io.Writer) int
 }
 
 var commands = map[string]Command{}
@@ -62,22 +65,56 @@ func Fail(stderr io.Writer, err error) int {
 
 // Main runs the command line and returns the exit code.
 func Main(args []string) int {
-	if len(args) == 0 {
-		Usage(os.Stderr)
-		return 2
-	}
-	if IsRelayInvocation(args) {
+	if len(args) > 0 && IsRelayInvocation(args) {
 		return runRelay(args)
 	}
-	c, ok := Lookup(args[0])
-	if !ok {
-		if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-			Usage(os.Stdout)
-			return 0
-		}
-		fmt.Fprintf(os.Stderr, "detour: unknown command %q\n", args[0])
-		Usage(os.Stderr)
+	return runArgs(args, os.Stdout, os.Stderr)
+}
+
+// runArgs is Main for every form but the relay's.
+func runArgs(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		Usage(stderr)
 		return 2
 	}
-	return c.Run(args[1:], os.Stdout, os.Stderr)
+	switch args[0] {
+	case "--version", "-version", "-v":
+		args = append([]string{"version"}, args[1:]...)
+	}
+	c, ok := Lookup(args[0])
+	if ok && wantsHelp(args[1:]) {
+		return Help(c, stdout)
+	}
+	if !ok {
+		if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+			Usage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "detour: unknown command %q\n", args[0])
+		Usage(stderr)
+		return 2
+	}
+	return c.Run(args[1:], stdout, stderr)
+}
+
+// wantsHelp reports whether a subcommand's arguments ask for help (before
+// any "--" that ends the flags).
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// Help prints one subcommand's usage, what it does and its flags to w, and
+// returns exit code 0: asking for help is not an error.
+func Help(c Command, w io.Writer) int {
+	fmt.Fprintf(w, "usage: detour %s %s\n  %s\n\n", c.Name, c.Usage, c.Summary)
+	c.Run([]string{"-h"}, w, w)
+	return 0
 }

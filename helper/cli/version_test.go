@@ -30,6 +30,40 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// The forms a person tries first do what they say and exit 0: --version,
+// and --help (or -h) on every subcommand, which prints its usage and flags
+// without doing anything.
+func TestVersionAndHelpForms(t *testing.T) {
+	t.Setenv("DETOUR_HOME", t.TempDir())
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--version"}, []string{"detour " + version.Version}},
+		{[]string{"-v"}, []string{"detour " + version.Version}},
+		{[]string{"--version", "--json"}, []string{`"version": "` + version.Version}},
+		{[]string{"doctor", "--help"}, []string{"usage: detour doctor", "-json"}},
+		{[]string{"report", "zoom.us", "-h"}, []string{"usage: detour report", "-need"}},
+		{[]string{"--help"}, []string{"usage: detour COMMAND"}},
+	} {
+		var out, errOut bytes.Buffer
+		if code := runArgs(tc.args, &out, &errOut); code != 0 {
+			t.Errorf("detour %v: exit %d, want 0 (%s)", tc.args, code, errOut.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("detour %v printed %q, want it to contain %q", tc.args, out.String(), w)
+			}
+		}
+	}
+	for name := range commands {
+		var out, errOut bytes.Buffer
+		if code := runArgs([]string{name, "--help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "usage: detour "+name) || errOut.Len() != 0 {
+			t.Errorf("detour %s --help: exit %d, stdout %q, stderr %q", name, code, out.String(), errOut.String())
+		}
+	}
+}
+
 func TestRelayInvocation(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

@@ -17,7 +17,6 @@ import (
 	"strings"
 
 	"github.com/detour-project/detour/server/hub"
-	"github.com/detour-project/detour/shared/version"
 )
 
 // AdminCommand is one `detour-server admin ...` subcommand, named by its
@@ -45,12 +44,20 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
+		if isHelp(args[1:]) {
+			serveMain([]string{"-h"}, stdout, stdout)
+			return 0
+		}
 		return serveMain(args[1:], stdout, stderr)
 	case "admin":
+		if isHelp(args[1:]) {
+			usage(stdout)
+			adminMain([]string{"-h"}, stdout, stdout)
+			return 0
+		}
 		return adminMain(args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintf(stdout, "detour-server %s\n", version.Version)
-		return 0
+	case "version", "--version", "-version":
+		return versionMain(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
@@ -73,7 +80,7 @@ func usage(w io.Writer) {
 		c := admin[p]
 		fmt.Fprintf(w, "      %-60s %s\n", p+" "+c.Usage, c.Summary)
 	}
-	fmt.Fprintln(w, "  detour-server version")
+	fmt.Fprintln(w, "  detour-server version [--json]")
 }
 
 // commonFlags are the flags serve and admin share.

@@ -36,6 +36,15 @@ import (
 //go:embed assets
 var assetFS embed.FS
 
+// govukCSS names the compiled GOV.UK stylesheet, which `make build` writes
+// (node extension/build.mjs; it is not committed). Naming the file, not just
+// the folder, makes a `go build` without it fail ("pattern
+// assets/govuk/govuk.css: no matching files found": run `make build`)
+// instead of building a hub whose pages are unstyled.
+//
+//go:embed assets/govuk/govuk.css
+var govukCSS []byte
+
 //go:embed templates/*.html
 var templateFS embed.FS
 
