@@ -23,7 +23,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/shared/atomicfile"
 )
 
 // Options says what to install where. The zero value of each field means the
@@ -146,7 +146,7 @@ func (o Options) writeOne(t Entry, rec *record, recPath string) error {
 	if err := rec.save(recPath); err != nil {
 		return err
 	}
-	if err := config.WriteFileAtomic(t.Path, b, 0o644); err != nil {
+	if err := atomicfile.Write(t.Path, b, 0o644); err != nil {
 		return fmt.Errorf("installer: %s: %w", t.Browser, err)
 	}
 	back, err := os.ReadFile(t.Path)
@@ -199,7 +199,7 @@ func Uninstall(o Options) (UninstallResult, error) {
 			continue
 		}
 		if f.Previous != nil {
-			if err := config.WriteFileAtomic(f.Path, []byte(*f.Previous), f.PreviousMode); err != nil {
+			if err := atomicfile.Write(f.Path, []byte(*f.Previous), f.PreviousMode); err != nil {
 				return res, fmt.Errorf("installer: restore %s: %w", f.Path, err)
 			}
 			res.Restored = append(res.Restored, e)

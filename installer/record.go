@@ -10,7 +10,7 @@ import (
 	"os"
 	"slices"
 
-	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/shared/atomicfile"
 )
 
 // record is what install wrote, so that uninstall removes exactly that.
@@ -53,7 +53,7 @@ func (r *record) save(path string) error {
 	if err != nil {
 		return fmt.Errorf("installer: encode record: %w", err)
 	}
-	if err := config.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("installer: record: %w", err)
 	}
 	return nil

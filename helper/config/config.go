@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/detour-project/detour/shared/atomicfile"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -82,48 +82,16 @@ func (s *Store) Update(f func(*Config) error) error {
 	if err != nil {
 		return fmt.Errorf("config: encode: %w", err)
 	}
-	if err := WriteFileAtomic(s.path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(s.path, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
 	s.cur = next
 	return nil
 }
 
-// WriteFileAtomic writes b to path through a temporary file in the same
-// folder, fsyncs it and renames it into place, so a crash leaves the old file
-// or the new one, never half of either.
+// WriteFileAtomic is atomicfile.Write.
+//
+// Deprecated: use shared/atomicfile, the one implementation.
 func WriteFileAtomic(path string, b []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, b, perm)
 }

@@ -8,7 +8,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/shared/atomicfile"
 )
 
 // FileStore keeps secrets in a JSON file readable only by the user (0600),
@@ -105,7 +105,7 @@ func (f *FileStore) save(m map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("keyring: encode: %w", err)
 	}
-	if err := config.WriteFileAtomic(f.path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(f.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("keyring: %w", err)
 	}
 	return nil

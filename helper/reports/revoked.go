@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/shared/atomicfile"
 	"github.com/detour-project/detour/shared/protocol"
 )
 
@@ -36,7 +36,7 @@ func (d diskStore) revoked() bool {
 
 func (d diskStore) setRevoked(on bool) error {
 	if on {
-		if err := config.WriteFileAtomic(d.revokedFile(), []byte(RevokedMessage+"\n"), 0o600); err != nil {
+		if err := atomicfile.Write(d.revokedFile(), []byte(RevokedMessage+"\n"), 0o600); err != nil {
 			return fmt.Errorf("reports: mark revoked: %w", err)
 		}
 		return nil

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/shared/atomicfile"
 )
 
 // Files under dirs.State/reports/:
@@ -23,7 +23,7 @@ import (
 //	tokens.json       the stash: issuer name, issuer key, finished tokens
 //	reported.json     hashes of (organisation, service) this person reported
 //
-// Every write goes through config.WriteFileAtomic (temporary file, fsync,
+// Every write goes through atomicfile.Write (temporary file, fsync,
 // rename, folder fsync): after a crash each file is the old or the new
 // version, never half of either.
 type diskStore struct {
@@ -90,7 +90,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("reports: encode %s: %w", filepath.Base(path), err)
 	}
-	return config.WriteFileAtomic(path, append(b, '\n'), 0o600)
+	return atomicfile.Write(path, append(b, '\n'), 0o600)
 }
 
 func readJSON(path string, v any) error {

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/shared/atomicfile"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -96,7 +96,7 @@ func writeCache(path string, c *Copy) error {
 	if err != nil {
 		return fmt.Errorf("whitelist cache: encode: %w", err)
 	}
-	if err := config.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("whitelist cache: %w", err)
 	}
 	return nil

@@ -12,8 +12,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/detour-project/detour/helper/config"
 	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/shared/atomicfile"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -123,7 +123,7 @@ func writeVersions(path string, hubs map[string]highWater) error {
 	if err != nil {
 		return fmt.Errorf("whitelist versions: encode: %w", err)
 	}
-	if err := config.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("whitelist versions: %w", err)
 	}
 	return nil

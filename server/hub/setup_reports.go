@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/detour-project/detour/server/reports"
+	"github.com/detour-project/detour/shared/atomicfile"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -105,23 +106,14 @@ func (h *Hub) reportsSealKey() ([]byte, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, fmt.Errorf("hub: reports seal key: %w", err)
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		// Created whole or not at all: a crash never leaves a torn key
+		// file that every later start would refuse.
+		err := atomicfile.WriteNew(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600)
 		if errors.Is(err, fs.ErrExist) {
 			return h.reportsSealKey() // another process made it first
 		}
 		if err != nil {
 			return nil, fmt.Errorf("hub: reports seal key: %w", err)
-		}
-		_, werr := f.Write([]byte(base64.StdEncoding.EncodeToString(key) + "\n"))
-		serr := f.Sync()
-		if cerr := f.Close(); werr == nil && serr == nil {
-			werr = cerr
-		} else if werr == nil {
-			werr = serr
-		}
-		if werr != nil {
-			os.Remove(path)
-			return nil, fmt.Errorf("hub: reports seal key: %w", werr)
 		}
 		return key, nil
 	}

@@ -34,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/detour-project/detour/shared/atomicfile"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -256,7 +257,8 @@ func (k *Keyring) generate(now time.Time) (Key, error) {
 	return key, k.write(key)
 }
 
-// write stores key atomically: a 0600 temporary file renamed over the old.
+// write stores key atomically (atomicfile: a 0600 temporary file, fsynced,
+// renamed over the old, the folder fsynced).
 func (k *Keyring) write(key Key) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key.Private)
 	if err != nil {
@@ -270,27 +272,7 @@ func (k *Keyring) write(key Key) error {
 	if err := pem.Encode(&buf, &pem.Block{Type: "PRIVATE KEY", Headers: headers, Bytes: der}); err != nil {
 		return fmt.Errorf("signing: encode %s: %w", key.ID, err)
 	}
-	tmp, err := os.CreateTemp(k.dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("signing: write %s: %w", key.ID, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("signing: write %s: %w", key.ID, err)
-	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("signing: write %s: %w", key.ID, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("signing: write %s: %w", key.ID, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("signing: write %s: %w", key.ID, err)
-	}
-	if err := os.Rename(tmp.Name(), k.path(key)); err != nil {
+	if err := atomicfile.Write(k.path(key), buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("signing: write %s: %w", key.ID, err)
 	}
 	return nil
