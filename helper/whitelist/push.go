@@ -3,7 +3,9 @@ package whitelist
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -64,10 +66,12 @@ func (c *Client) pushLoop(ctx context.Context) {
 		if time.Since(started) > time.Minute {
 			backoff = time.Second
 		}
-		c.opt.Log.Info("whitelist push connection ended", "hub", hub, "err", err, "retry_in", backoff)
-		// Wide jitter: after a hub restart, thousands of helpers must not
-		// come back in the same second.
-		t := time.NewTimer(jitter(backoff, 0.5))
+		wait, restart := retryDelay(err, backoff)
+		if restart {
+			backoff = time.Second
+		}
+		c.opt.Log.Info("whitelist push connection ended", "hub", hub, "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -78,6 +82,23 @@ func (c *Client) pushLoop(ctx context.Context) {
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
+}
+
+// restartSpread is the window within which a helper reconnects after a hub
+// said it is restarting (close code 1012, sent by a draining hub): soon,
+// since the helper is healthy and another hub is ready, but at a random
+// moment so that a hub's many helpers reach the others spread out.
+const restartSpread = 5 * time.Second
+
+// retryDelay is how long to wait before reconnecting after err ended a
+// connection. Wide jitter either way: after a hub restart, thousands of
+// helpers must not come back in the same second.
+func retryDelay(err error, backoff time.Duration) (wait time.Duration, restart bool) {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) && ce.Code == websocket.CloseServiceRestart {
+		return restartSpread/20 + time.Duration(rand.Int64N(int64(restartSpread-restartSpread/20))), true
+	}
+	return jitter(backoff, 0.5), false
 }
 
 // pushSession runs one connection until it fails, ctx ends, or the

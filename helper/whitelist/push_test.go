@@ -2,8 +2,11 @@ package whitelist
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/detour-project/detour/helper/config"
 	wl "github.com/detour-project/detour/shared/whitelist"
@@ -152,4 +155,53 @@ func TestPushReconnects(t *testing.T) {
 	hub.set(sign(t, doc(t, 2, now, time.Hour), key)) // no one to push to
 	waitVersion(t, ch, 2, 5*time.Second)
 	hub.waitConn(t)
+}
+
+// A draining hub closes with 1012 (service restart): the helper comes back
+// within restartSpread whatever its backoff had grown to, at a random
+// moment; other endings keep the jittered backoff.
+func TestRetryDelayAfterRestart(t *testing.T) {
+	restart := fmt.Errorf("whitelist push: read: %w", &websocket.CloseError{Code: websocket.CloseServiceRestart, Text: "hub restarting"})
+	other := fmt.Errorf("whitelist push: read: %w", &websocket.CloseError{Code: websocket.CloseGoingAway})
+	seen := map[time.Duration]bool{}
+	for i := 0; i < 200; i++ {
+		wait, r := retryDelay(restart, maxBackoff)
+		if !r || wait <= 0 || wait > restartSpread {
+			t.Fatalf("after 1012: wait %v restart %v, want within %v", wait, r, restartSpread)
+		}
+		seen[wait.Round(500*time.Millisecond)] = true
+		if wait, r := retryDelay(other, 4*time.Second); r || wait < 2*time.Second || wait > 6*time.Second {
+			t.Fatalf("after 1001: wait %v restart %v, want the backoff's jitter", wait, r)
+		}
+	}
+	if len(seen) < 5 {
+		t.Errorf("restart delays are not spread: %v", seen)
+	}
+}
+
+// End to end: a hub that closes with 1012 sees the helper back and pushes
+// the next version to it.
+func TestPushReconnectsAfterRestartClose(t *testing.T) {
+	key := newKey(t)
+	hub := newTestHub(t)
+	now := time.Now()
+	hub.set(sign(t, doc(t, 1, now, time.Hour), key))
+	c, _ := newClient(t, t.TempDir(), hub.URL(), key)
+	ch := updates(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitVersion(t, ch, 1, 5*time.Second)
+	hub.waitConn(t)
+	hub.mu.Lock()
+	for _, conn := range hub.conns {
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseServiceRestart, "hub restarting"), time.Now().Add(time.Second))
+		conn.Close()
+	}
+	hub.conns = nil
+	hub.mu.Unlock()
+	hub.waitConn(t)
+	hub.set(sign(t, doc(t, 2, now, time.Hour), key))
+	waitVersion(t, ch, 2, 5*time.Second)
 }

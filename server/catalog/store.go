@@ -318,7 +318,8 @@ func (c *Catalog) version(ctx context.Context, v int64) (*whitelist.Document, er
 }
 
 // NotifyChannel is where a new version is announced (PostgreSQL NOTIFY,
-// payload the version number) when its transaction commits.
+// payload "VERSION UNIXNANO": the version and when it was made, so hubs
+// can measure how long it took to reach them) when its transaction commits.
 const NotifyChannel = "detour_whitelist_version"
 
 // Run polls for versions written elsewhere every interval and issues a
@@ -400,7 +401,7 @@ func (c *Catalog) change(ctx context.Context, actor, action, subject string, f f
 			return fmt.Errorf("catalog: audit: %w", err)
 		}
 		// Every hub on the database hears of the version at commit.
-		if err := tx.Notify(ctx, NotifyChannel, strconv.FormatInt(next, 10)); err != nil {
+		if err := tx.Notify(ctx, NotifyChannel, strconv.FormatInt(next, 10)+" "+strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
 			return err
 		}
 		v = next

@@ -27,6 +27,9 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "and this key (PEM)")
 	fs.BoolVar(&cfg.Round, "round", false, "round counts at or above k to the nearest 5 (ONS 10-5 style)")
 	fs.BoolVar(&cfg.Examples, "examples", false, "import the fictional example organisations and policies into a catalog that has none (demos)")
+	logFormat := fs.String("log-format", envOr("DETOUR_LOG_FORMAT", "text"), "log format: text or json (one JSON object a line, for a log collector)")
+	fs.IntVar(&cfg.MaxWSClients, "max-ws-clients", 50000, "WebSocket clients this hub holds; more are refused with 503 and told to retry (0: no cap)")
+	drain := fs.Duration("drain-timeout", 20*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -38,7 +41,16 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "detour-server serve: --tls-cert and --tls-key go together")
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var log *slog.Logger
+	switch *logFormat {
+	case "text":
+		log = slog.New(slog.NewTextHandler(stderr, nil))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(stderr, nil))
+	default:
+		fmt.Fprintf(stderr, "detour-server serve: --log-format %q: want text or json\n", *logFormat)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h, err := hub.Open(ctx, cfg, log)
@@ -57,6 +69,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		scheme = "https"
 	}
 	fmt.Fprintf(stdout, "detour-server listening on %s://%s\n", scheme, ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String(), "keys", keysWhere(h), "listening_for_changes", h.Listening())
 	srv := &http.Server{
 		Handler:           h.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -82,9 +95,24 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// SIGTERM (or ^C): stop taking connections, tell WebSocket clients to
+	// reconnect elsewhere, let requests in flight finish, then close.
+	log.Info("draining", "timeout", drain.String())
+	h.Drain()
+	shutdown, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
-	srv.Shutdown(shutdown)
+	if err := srv.Shutdown(shutdown); err != nil {
+		log.Warn("drain timed out; closing the remaining connections", "err", err)
+		srv.Close()
+	}
 	log.Info("stopped")
 	return 0
+}
+
+func keysWhere(h *hub.Hub) string {
+	k, err := h.WhitelistKeys()
+	if err != nil {
+		return "none"
+	}
+	return k.Where()
 }

@@ -18,10 +18,14 @@ func (h *Hub) Handler() http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.Mux.ServeHTTP(sw, r)
+		_, pattern := h.Mux.Handler(r)
+		took := time.Since(start)
+		if h.Metrics != nil {
+			h.Metrics.Request(pattern, sw.status, took.Seconds())
+		}
 		if h.Log != nil {
-			_, pattern := h.Mux.Handler(r)
 			h.Log.Info("request", "method", r.Method, "route", pattern, "status", sw.status,
-				"ms", time.Since(start).Milliseconds())
+				"ms", took.Milliseconds())
 		}
 	})
 }

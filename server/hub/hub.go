@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/detour-project/detour/server/aggregates"
 	"github.com/detour-project/detour/server/catalog"
 	"github.com/detour-project/detour/server/masterkey"
+	"github.com/detour-project/detour/server/metrics"
 	"github.com/detour-project/detour/server/reports"
 	"github.com/detour-project/detour/server/signing"
 	"github.com/detour-project/detour/server/store"
@@ -41,6 +43,10 @@ type Config struct {
 	// and token issuer keys live in the database, sealed with it. Without
 	// it the signing keys stay in DATA/keys (a single hub).
 	MasterKeyFile string
+	// MaxWSClients caps this hub's WebSocket clients; one more is refused
+	// with 503 and Retry-After, so it tries again later or elsewhere (0:
+	// no cap).
+	MaxWSClients int
 	// MoveKeysToDB imports DATA/keys into the database before the hub opens
 	// its keys there (`admin key move-to-db`); it needs MasterKeyFile.
 	MoveKeysToDB bool
@@ -73,6 +79,13 @@ type Hub struct {
 	signingKeys signing.Source
 	// listening is set by setupWhitelist (see Listening).
 	listening store.Listening
+	// Metrics are this hub's Prometheus series (GET /metrics).
+	Metrics *metrics.Metrics
+	// pub is set by setupWhitelist: the signed whitelist and its push hub.
+	pub *whitelistPublisher
+	// opened is set when Open has finished (migrations run, keys loaded);
+	// draining when a SIGTERM has begun the shutdown. /readyz reads both.
+	opened, draining atomic.Bool
 
 	// closers run on Close, last added first.
 	closers []func()
@@ -110,18 +123,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{Cfg: cfg, DB: db, Log: log, Mux: http.NewServeMux(), MasterKey: mk}
+	h := &Hub{Cfg: cfg, DB: db, Log: log, Mux: http.NewServeMux(), MasterKey: mk, Metrics: metrics.New()}
 	h.closers = append(h.closers, func() { db.Close() })
 	if err := db.Migrate(ctx, "aggregates", aggregates.Migrations); err != nil {
 		h.Close()
 		return nil, err
 	}
-	for _, setup := range []func(context.Context) error{h.setupWhitelist, h.setupReports, h.setupDashboard} {
+	for _, setup := range []func(context.Context) error{h.setupWhitelist, h.setupReports, h.setupDashboard, h.setupOps} {
 		if err := setup(ctx); err != nil {
 			h.Close()
 			return nil, err
 		}
 	}
+	h.opened.Store(true)
 	return h, nil
 }
 

@@ -68,6 +68,8 @@ func (h *Hub) OpenReports(ctx context.Context) (*reports.Service, error) {
 		TokensPerDay: perDay,
 		SealKey:      seal,
 		MasterKey:    h.MasterKey,
+		OnReport:     h.Metrics.Report,
+		OnTokens:     h.Metrics.TokensIssued,
 		Document: func() *whitelist.Document {
 			if h.Catalog == nil {
 				return nil

@@ -110,9 +110,15 @@ func (h *Hub) setupWhitelist(ctx context.Context) error {
 	pub := &whitelistPublisher{
 		cat:  cat,
 		keys: keys,
-		push: push.New(push.Options{}),
-		log:  log,
+		push: push.New(push.Options{
+			MaxClients:  h.Cfg.MaxWSClients,
+			OnRefused:   func() { h.Metrics.Refused("websocket-clients") },
+			OnDelivered: func(d time.Duration) { h.Metrics.Delivered(d.Seconds()) },
+		}),
+		log:        log,
+		propagated: func(d time.Duration) { h.Metrics.Propagated(d.Seconds()) },
 	}
+	h.pub = pub
 	if err := pub.publish(cat.Document()); err != nil {
 		return err
 	}
@@ -124,7 +130,10 @@ func (h *Hub) setupWhitelist(ctx context.Context) error {
 
 	bg, cancel := context.WithCancel(ctx)
 	wake := make(chan struct{}, 1)
-	h.listening = h.DB.Listen(bg, []string{catalog.NotifyChannel, signing.NotifyChannel}, func(string, string) {
+	h.listening = h.DB.Listen(bg, []string{catalog.NotifyChannel, signing.NotifyChannel}, func(channel, payload string) {
+		if channel == catalog.NotifyChannel {
+			pub.heard(payload)
+		}
 		select {
 		case wake <- struct{}{}:
 		default: // a wake-up is already pending; one look covers both

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/detour-project/detour/server/catalog"
 	"github.com/detour-project/detour/server/push"
@@ -37,6 +38,33 @@ type whitelistPublisher struct {
 
 	mu  sync.Mutex // one publish at a time, in version order
 	cur atomic.Pointer[signedWhitelist]
+
+	// lastHeard is the newest version announced by another process, with
+	// its commit time, so its propagation delay can be measured when this
+	// hub publishes it.
+	lastHeard atomic.Pointer[heardVersion]
+	// propagated, if set, hears that delay.
+	propagated func(time.Duration)
+}
+
+type heardVersion struct {
+	version int64
+	at      time.Time
+}
+
+// heard records a version announcement (payload "VERSION UNIXNANO", see
+// catalog.NotifyChannel); a catch-up call's empty payload is ignored.
+func (p *whitelistPublisher) heard(payload string) {
+	v, ns, ok := strings.Cut(payload, " ")
+	if !ok {
+		return
+	}
+	ver, err1 := strconv.ParseInt(v, 10, 64)
+	at, err2 := strconv.ParseInt(ns, 10, 64)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	p.lastHeard.Store(&heardVersion{version: ver, at: time.Unix(0, at)})
 }
 
 // publish signs doc with the active keys and makes it current, unless it
@@ -78,6 +106,11 @@ func (p *whitelistPublisher) publish(doc *whitelist.Document) error {
 	p.cur.Store(s)
 	if err := p.push.Publish(body); err != nil {
 		return err
+	}
+	if hv := p.lastHeard.Load(); hv != nil && hv.version == doc.Version && p.propagated != nil {
+		if d := time.Since(hv.at); d >= 0 {
+			p.propagated(d)
+		}
 	}
 	p.log.Info("whitelist published", "version", doc.Version, "keys", len(keys), "clients", p.push.Clients())
 	return nil

@@ -48,6 +48,12 @@ type Options struct {
 	// MaxClients refuses connections beyond this many with 503 (0: no
 	// limit).
 	MaxClients int
+	// OnRefused, if set, hears of each connection refused because the hub
+	// is full or closing (for metrics).
+	OnRefused func()
+	// OnDelivered, if set, hears how long each published message waited
+	// between Publish and its frame being written to one client.
+	OnDelivered func(time.Duration)
 }
 
 // Hub is a set of connected clients and the latest message.
@@ -65,7 +71,7 @@ type Hub struct {
 
 type client struct {
 	conn *websocket.Conn
-	send chan *websocket.PreparedMessage
+	send chan queued
 	done chan struct{}
 	once sync.Once
 }
@@ -120,6 +126,14 @@ func SameOrigin(r *http.Request) bool {
 	return strings.EqualFold(u.Host, r.Host)
 }
 
+// queued is a message waiting for one client, with when it was published
+// (zero for the latest message sent on connection, which is no delivery of
+// a new version).
+type queued struct {
+	pm *websocket.PreparedMessage
+	at time.Time
+}
+
 // Publish makes msg the latest message and queues it for every client.
 // It never blocks on a client.
 func (h *Hub) Publish(msg []byte) error {
@@ -130,16 +144,17 @@ func (h *Hub) Publish(msg []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.latest = pm
+	q := queued{pm: pm, at: time.Now()}
 	for c := range h.clients {
-		h.enqueueLocked(c, pm)
+		h.enqueueLocked(c, q)
 	}
 	return nil
 }
 
-// enqueueLocked queues pm for c or drops c if its queue is full.
-func (h *Hub) enqueueLocked(c *client, pm *websocket.PreparedMessage) {
+// enqueueLocked queues q for c or drops c if its queue is full.
+func (h *Hub) enqueueLocked(c *client, q queued) {
 	select {
-	case c.send <- pm:
+	case c.send <- q:
 	default:
 		h.dropLocked(c)
 		h.dropped.Add(1)
@@ -177,16 +192,25 @@ func (h *Hub) Clients() int {
 // Dropped is how many clients were dropped for being too slow.
 func (h *Hub) Dropped() int64 { return h.dropped.Load() }
 
-// Close disconnects every client and refuses new ones.
-func (h *Hub) Close() {
+// Close disconnects every client (close code 1001, going away) and refuses
+// new ones.
+func (h *Hub) Close() { h.closeAll(websocket.CloseGoingAway, "hub closing") }
+
+// Restart disconnects every client with close code 1012 (service restart)
+// and refuses new ones: a hub that is draining tells its helpers to come
+// back, through the load balancer, to another hub. Helpers wait a random
+// delay before they do, so they do not all arrive in the same second.
+func (h *Hub) Restart() { h.closeAll(websocket.CloseServiceRestart, "hub restarting: reconnect") }
+
+func (h *Hub) closeAll(code int, reason string) {
 	h.mu.Lock()
 	h.closed = true
 	cs := h.clients
 	h.clients = map[*client]struct{}{}
 	h.mu.Unlock()
+	msg := websocket.FormatCloseMessage(code, reason)
 	for c := range cs {
-		c.conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseGoingAway, "hub closing"), time.Now().Add(time.Second))
+		c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 		c.stop()
 	}
 }
@@ -198,7 +222,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	full := h.closed || (h.opts.MaxClients > 0 && len(h.clients) >= h.opts.MaxClients)
 	h.mu.Unlock()
 	if full {
-		http.Error(w, "push: not accepting connections", http.StatusServiceUnavailable)
+		if h.opts.OnRefused != nil {
+			h.opts.OnRefused()
+		}
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "push: this hub is not accepting more WebSocket clients; retry later or another hub", http.StatusServiceUnavailable)
 		return
 	}
 	conn, err := h.upgrader.Upgrade(w, r, nil)
@@ -210,7 +238,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &client{
 		conn: conn,
-		send: make(chan *websocket.PreparedMessage, h.opts.SendBuffer),
+		send: make(chan queued, h.opts.SendBuffer),
 		done: make(chan struct{}),
 	}
 	h.mu.Lock()
@@ -221,7 +249,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.clients[c] = struct{}{}
 	if h.latest != nil {
-		c.send <- h.latest // the queue is empty: cannot block
+		c.send <- queued{pm: h.latest} // the queue is empty: cannot block
 	}
 	h.mu.Unlock()
 	// Reader and writer run in fresh goroutines and the handler returns:
@@ -268,10 +296,13 @@ func (h *Hub) write(c *client) {
 		select {
 		case <-c.done:
 			return
-		case pm := <-c.send:
+		case q := <-c.send:
 			c.conn.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-			if err := c.conn.WritePreparedMessage(pm); err != nil {
+			if err := c.conn.WritePreparedMessage(q.pm); err != nil {
 				return
+			}
+			if !q.at.IsZero() && h.opts.OnDelivered != nil {
+				h.opts.OnDelivered(time.Since(q.at))
 			}
 		case <-ping.C:
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.opts.WriteTimeout)); err != nil {

@@ -166,6 +166,9 @@ func (s *Service) handleTokens(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err, extra)
 		return
 	}
+	if s.cfg.OnTokens != nil {
+		s.cfg.OnTokens(len(resps))
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_responses": resps,
 		"issuer_name":     s.cfg.IssuerName,
@@ -180,25 +183,17 @@ type reportBody struct {
 }
 
 func (s *Service) handleReport(w http.ResponseWriter, r *http.Request) {
-	var body reportBody
-	if err := decode(w, r, MaxReportBody, &body); err != nil {
-		s.fail(w, err, nil)
-		return
+	out, id, err := s.receiveReport(w, r)
+	if s.cfg.OnReport != nil {
+		switch {
+		case err != nil:
+			s.cfg.OnReport("refused", reasonClass(err))
+		case out == Duplicate:
+			s.cfg.OnReport("duplicate", "")
+		default:
+			s.cfg.OnReport("accepted", "")
+		}
 	}
-	if body.Report == nil {
-		s.fail(w, refuse(http.StatusBadRequest, "report: missing"), nil)
-		return
-	}
-	if body.Token == "" {
-		s.fail(w, refuse(http.StatusUnauthorized, "token: missing"), nil)
-		return
-	}
-	tok, err := base64.StdEncoding.DecodeString(body.Token)
-	if err != nil {
-		s.fail(w, refuse(http.StatusUnauthorized, "token: not base64"), nil)
-		return
-	}
-	out, id, err := s.Accept(r.Context(), *body.Report, tok)
 	if err != nil {
 		s.fail(w, err, nil)
 		return
@@ -208,4 +203,49 @@ func (s *Service) handleReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"status": "accepted", "id": id})
+}
+
+func (s *Service) receiveReport(w http.ResponseWriter, r *http.Request) (Outcome, string, error) {
+	var body reportBody
+	if err := decode(w, r, MaxReportBody, &body); err != nil {
+		return 0, "", err
+	}
+	if body.Report == nil {
+		return 0, "", refuse(http.StatusBadRequest, "report: missing")
+	}
+	if body.Token == "" {
+		return 0, "", refuse(http.StatusUnauthorized, "token: missing")
+	}
+	tok, err := base64.StdEncoding.DecodeString(body.Token)
+	if err != nil {
+		return 0, "", refuse(http.StatusUnauthorized, "token: not base64")
+	}
+	return s.Accept(r.Context(), *body.Report, tok)
+}
+
+// reasonClass names a refusal for metrics with a word from a small fixed
+// set: the field a "field: why" reason names, else the status's meaning.
+// Never the reason's text, which may quote numbers and grow.
+func reasonClass(err error) string {
+	var re *RefusedError
+	if !errors.As(err, &re) {
+		return "internal"
+	}
+	if field, _, ok := strings.Cut(re.Reason, ":"); ok {
+		switch field {
+		case "org", "service", "host", "method", "vendor", "need", "hour", "client_version", "token", "report", "body":
+			return field
+		}
+	}
+	switch re.Status {
+	case http.StatusRequestEntityTooLarge:
+		return "too-large"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	case http.StatusTooManyRequests:
+		return "rate"
+	}
+	return "other"
 }

@@ -134,6 +134,11 @@ type Config struct {
 	// of a cluster is given, --master-key-file); keys sealed with SealKey
 	// still read, and ResealIssuerKeys moves them to the master key.
 	MasterKey *masterkey.Key
+	// OnReport, if set, hears each report's result ("accepted",
+	// "duplicate", "refused") and a refusal's reason class, for metrics.
+	OnReport func(result, reason string)
+	// OnTokens, if set, hears how many blind signatures a request got.
+	OnTokens func(n int)
 }
 
 // Service is the reports domain.

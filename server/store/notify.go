@@ -50,6 +50,7 @@ func (d *DB) Listen(ctx context.Context, channels []string, on func(channel, pay
 			if ctx.Err() != nil {
 				return
 			}
+			d.count(err)
 			if d.OnError != nil {
 				d.OnError(fmt.Errorf("store: listen: %w", err))
 			}

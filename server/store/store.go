@@ -15,7 +15,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
 )
@@ -37,6 +39,27 @@ type DB struct {
 	// OnError, if set, hears of errors that have no caller to return to
 	// (a listener's lost connection), for metrics and logs.
 	OnError func(error)
+
+	errs atomic.Int64 // see Errors
+}
+
+// Errors counts the database's failures seen by this handle (a statement,
+// a begin or commit, a lost listener), for the hub's metrics. A cancelled
+// request, a missing row and a refused constraint are the caller's
+// business, not the database's, and are not counted.
+func (d *DB) Errors() int64 { return d.errs.Load() }
+
+// count records err if it is a failure of the database and returns it.
+func (d *DB) count(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && strings.HasPrefix(pg.Code, "23") { // integrity constraint violation
+		return err
+	}
+	d.errs.Add(1)
+	return err
 }
 
 // Dialect says which engine this is.
@@ -136,10 +159,12 @@ type Querier interface {
 var _ Querier = (*DB)(nil)
 
 func (d *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return d.sql.ExecContext(ctx, d.Rebind(q), args...)
+	r, err := d.sql.ExecContext(ctx, d.Rebind(q), args...)
+	return r, d.count(err)
 }
 func (d *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return d.sql.QueryContext(ctx, d.Rebind(q), args...)
+	r, err := d.sql.QueryContext(ctx, d.Rebind(q), args...)
+	return r, d.count(err)
 }
 func (d *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	return d.sql.QueryRowContext(ctx, d.Rebind(q), args...)
@@ -152,10 +177,12 @@ type Tx struct {
 }
 
 func (t *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, t.db.Rebind(q), args...)
+	r, err := t.tx.ExecContext(ctx, t.db.Rebind(q), args...)
+	return r, t.db.count(err)
 }
 func (t *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, t.db.Rebind(q), args...)
+	r, err := t.tx.QueryContext(ctx, t.db.Rebind(q), args...)
+	return r, t.db.count(err)
 }
 func (t *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, t.db.Rebind(q), args...)
@@ -169,14 +196,14 @@ func (t *Tx) Dialect() Dialect       { return t.db.dialect }
 func (d *DB) InTx(ctx context.Context, f func(*Tx) error) error {
 	tx, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return fmt.Errorf("store: begin: %w", d.count(err))
 	}
 	if err := f(&Tx{tx: tx, db: d}); err != nil {
 		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("store: commit: %w", d.count(err))
 	}
 	return nil
 }
