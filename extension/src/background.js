@@ -8,6 +8,7 @@ import { catalogHosts, serviceForHost, matchPatterns, urlFilters, originOf, snap
 import { SNAPSHOT } from './generated/snapshot.js';
 import { matchPage, matchRedirect } from './lib/pagematch.js';
 import { diagnoseRequest, reportRequest, suggestRequest, pauseRequest } from './lib/messages.js';
+import { commonRequest, snapshotCommon, withNames } from './lib/common.js';
 
 const services = SNAPSHOT.services;
 const hosts = catalogHosts(services);
@@ -307,6 +308,77 @@ const contentCommands = {
   },
 };
 
+// ---- common ground, and the positive signal -------------------------------------
+// "Which tool works for all of us?" from the helper's signed whitelist; without
+// a helper (or before it holds a whitelist) from the bundled catalog, which
+// knows no organisation's decisions: the popup says which.
+async function common(orgs) {
+  const fromSnapshot = (why) => ({ source: 'snapshot', why, built_at: SNAPSHOT.built_at, own: null,
+    ...withNames(snapshotCommon(services), services) });
+  if (!helper.connected) return fromSnapshot('absent');
+  if (!helper.can('common')) return fromSnapshot('unsupported');
+  let r;
+  try {
+    r = await helper.request('common', commonRequest(orgs));
+  } catch (e) {
+    // An organisation the whitelist does not list is the helper's own sentence.
+    if (e instanceof HelperError && e.code === CODES.INVALID_PARAMS) throw e;
+    return fromSnapshot('failed');
+  }
+  if (!Array.isArray(r.organisations) || r.organisations.length === 0) return fromSnapshot('no-list');
+  return { source: 'helper', built_at: SNAPSHOT.built_at, own: helper.hello?.org ?? null, ...withNames(r, services) };
+}
+
+let orgNames = { version: null, names: new Map() };
+async function orgName(id) {
+  const v = helper.hello?.whitelist_version ?? null;
+  if (orgNames.version !== v || !orgNames.names.has(id)) {
+    try {
+      const r = await helper.request('common', commonRequest([]));
+      orgNames = { version: v, names: new Map((r.organisations ?? []).map((o) => [o.id, o.name])) };
+    } catch { /* the id is shown instead */ }
+  }
+  return orgNames.names.get(id) ?? id;
+}
+
+// On a catalog site that the person's organisation approves, the toolbar badge
+// says so (staff are often unsure a tool nobody told them about is allowed).
+// Only catalog hosts are listened to (filters); the browser clears a tab's
+// badge when the tab goes elsewhere, and the popup trusts the record only
+// while the badge is still set.
+const approvalKey = (tabId) => `approval:${tabId}`;
+async function markApproval(tabId, url) {
+  const o = catalogURL(url);
+  if (!o || tabId < 0) return;
+  await store.remove(approvalKey(tabId));
+  if (!helper.connected || !helper.can('suggest')) return;
+  let r;
+  try { r = await helper.request('suggest', suggestRequest(o.host)); } catch { return; }
+  if (r?.status !== 'approved' || typeof r.org !== 'string') return;
+  const rec = { host: o.host, service: o.service.id, name: o.service.name, url: o.service.url, org: r.org,
+    orgName: await orgName(r.org), note: typeof r.note === 'string' ? r.note : '' };
+  await store.set({ [approvalKey(tabId)]: rec });
+  try {
+    await api.action.setBadgeText({ tabId, text: '\u2713' });
+    await api.action.setBadgeBackgroundColor({ tabId, color: '#00703c' });
+    await api.action.setTitle({ tabId, title: api.i18n.getMessage('badgeApprovedTitle', [rec.name, rec.orgName]) });
+  } catch { /* the tab has gone */ }
+  decided({ host: o.host, approved: true });
+}
+api.webNavigation.onCompleted.addListener((d) => {
+  if (d.frameId !== 0) return;
+  markApproval(d.tabId, d.url);
+}, { url: filters });
+api.tabs?.onRemoved?.addListener((tabId) => { store.remove(approvalKey(tabId)); });
+
+async function tabApproval(tabId) {
+  if (!Number.isInteger(tabId) || tabId < 0) return null;
+  const rec = (await store.get(approvalKey(tabId)))[approvalKey(tabId)] ?? null;
+  if (!rec) return null;
+  try { if (!(await api.action.getBadgeText({ tabId }))) return null; } catch { return null; }
+  return rec;
+}
+
 const commands = {
   state: () => fullState(),
   availability: () => ({ report: reportAvailability() }),
@@ -315,6 +387,8 @@ const commands = {
   suggest: (m) => suggest(String(m.host ?? '')),
   report: (m) => report(String(m.id ?? ''), String(m.need ?? 'other')),
   pause: (m) => setPause(m.minutes ?? null),
+  common: (m) => common(Array.isArray(m.orgs) ? m.orgs : []),
+  'tab-approval': (m) => tabApproval(Number(m.tabId)),
 };
 
 const extensionOrigin = api.runtime.getURL('');

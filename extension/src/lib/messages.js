@@ -27,3 +27,5 @@ export function reportRequest({ host, method, vendor }, need) {
 export function suggestRequest(host) { return { host }; }
 
 export function pauseRequest(until) { return { set: { paused_until: until } }; }
+
+export { commonRequest } from './common.js';
