@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
 	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/shared/huburl"
 	"github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/shared/version"
 )
@@ -185,11 +185,10 @@ func strOrNil(s string) *string {
 	return &s
 }
 
-// checkHubURL accepts an absolute http or https URL with a host.
+// checkHubURL applies the one hub-URL rule (shared/huburl) to --hub.
 func checkHubURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("agent: --hub %q is not an http or https URL", raw)
+	if _, err := huburl.Parse(raw); err != nil {
+		return fmt.Errorf("agent: --hub: %w", err)
 	}
 	return nil
 }

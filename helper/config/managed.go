@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 
+	"github.com/detour-project/detour/shared/huburl"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -62,10 +62,11 @@ func ParseManaged(b []byte) (*Managed, error) {
 		return nil, fmt.Errorf("not valid: %w", err)
 	}
 	if m.Hub != "" {
-		u, err := url.Parse(m.Hub)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("hub %q is not an http(s) URL", m.Hub)
+		u, err := huburl.Parse(m.Hub)
+		if err != nil {
+			return nil, err
 		}
+		m.Hub = u
 	}
 	for _, k := range m.WhitelistKeys {
 		if _, err := whitelist.ParsePublicKey(k); err != nil {

@@ -26,7 +26,8 @@ func TestReadManaged(t *testing.T) {
 		{name: "hub only", body: `{"hub":"https://hub.example.org"}`, wantNames: []string{"hub"}},
 		{name: "report off is still managed", body: `{"report_automatically":false}`, wantNames: []string{"report_automatically"}},
 		{name: "typo in a field", body: `{"report_automaticaly":true}`, wantErr: "unknown field"},
-		{name: "hub not a URL", body: `{"hub":"ftp://x"}`, wantErr: "not an http(s) URL"},
+		{name: "hub not a URL", body: `{"hub":"ftp://x"}`, wantErr: "want http:// or https://"},
+		{name: "hub with a query (enrolment would refuse it)", body: `{"hub":"https://hub.example/?a=1"}`, wantErr: "query"},
 		{name: "bad key", body: `{"whitelist_keys":[{"key_id":"k","public_key":"AAAA"}]}`, wantErr: "whitelist key"},
 		{name: "not JSON", body: `{`, wantErr: "not valid"},
 	}

@@ -17,14 +17,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/detour-project/detour/shared/report"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/detour-project/detour/shared/huburl"
 	"github.com/detour-project/detour/shared/privacypass"
+	"github.com/detour-project/detour/shared/report"
 )
 
 // Report is what the helper sends: see shared/report.
@@ -81,13 +81,14 @@ func newHubAPI(base string, timeout time.Duration) *hubAPI {
 	}
 }
 
-// CheckHubURL accepts an http(s) base URL without query or fragment.
+// CheckHubURL is the one hub-URL rule (shared/huburl), with this
+// package's prefix on its error.
 func CheckHubURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("reports: hub URL %q: want http(s)://host[:port]", raw)
+	u, err := huburl.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("reports: %w", err)
 	}
-	return strings.TrimRight(u.String(), "/"), nil
+	return u, nil
 }
 
 func (a *hubAPI) do(ctx context.Context, c *http.Client, method, path, bearer string, in, out any) error {

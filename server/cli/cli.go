@@ -7,6 +7,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/detour-project/detour/server/hub"
+	"github.com/detour-project/detour/shared/huburl"
 )
 
 // AdminCommand is one `detour-server admin ...` subcommand, named by its
@@ -101,9 +103,16 @@ func checkPublicURL(s string) error {
 	if s == "" {
 		return nil
 	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Path != "" && u.Path != "/" {
-		return fmt.Errorf("--public-url %q: want an http(s) URL with a host and no path, e.g. https://hub.example.org", s)
+	// The one hub-URL rule (shared/huburl), and no path: the issuer name
+	// is the bare origin.
+	base, err := huburl.Parse(s)
+	if err == nil {
+		if u, _ := url.Parse(base); u.Path != "" {
+			err = errors.New("it has a path")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("--public-url %q: want an http(s) URL with a host and no path, e.g. https://hub.example.org (%v)", s, err)
 	}
 	return nil
 }
