@@ -117,6 +117,7 @@ func Doctor(ctx context.Context, dirs paths.Dirs, o installer.Options) []DoctorC
 	env := &DoctorEnv{Dirs: dirs}
 	var out []DoctorCheck
 	out = append(out, checkBinary(o.Exe))
+	out = append(out, checkPackage(ctx, o))
 	out = append(out, checkTray(o.Exe))
 	out = append(out, checkManifests(o)...)
 	out = append(out, checkManaged(o.Root))

@@ -354,12 +354,16 @@ func checkInstalled(t *testing.T, env []string, version string) {
 		seen[c.Name] = c.Status + ": " + c.Detail
 	}
 	for name, w := range map[string]string{
-		"binary": "ok: " + binPath,
-		"tray":   "ok: /usr/bin/detour-tray",
+		"binary":  "ok: " + binPath,
+		"tray":    "ok: /usr/bin/detour-tray",
+		"package": "ok: installed by the dpkg package detour " + version,
 	} {
 		if !strings.HasPrefix(seen[name], w) {
 			t.Errorf("doctor %s: %q, want %q…", name, seen[name], w)
 		}
+	}
+	if !strings.HasSuffix(seen["package"], ") name "+binPath) {
+		t.Errorf("doctor package: %q: the entries should be the package's", seen["package"])
 	}
 	for browser, p := range systemManifests {
 		if got := seen["manifest "+browser+" (system)"]; got != "ok: "+p {

@@ -1,0 +1,5 @@
+//go:build !linux && !darwin && !windows
+
+package installer
+
+func platformFinders() []PackageFinder { return nil }
