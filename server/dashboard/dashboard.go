@@ -73,6 +73,7 @@ type Dashboard struct {
 	throttle *throttle
 	assets   fs.FS
 	ix       atomic.Pointer[index] // the current whitelist's index; see index
+	hooks    hooks                 // invitation hooks by kind
 }
 
 // New migrates the dashboard's tables and parses its templates.
@@ -123,6 +124,14 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	page("GET /contacts/{id}", sectorOnly, d.contactEdit)
 	page("POST /contacts/{id}", sectorOnly, d.contactSave)
 	page("GET /audit", anyone, d.auditPage)
+	page("GET /people", admins, d.peoplePage)
+	page("POST /people", admins, d.invite)
+	page("GET /people/{email}", admins, d.personPage)
+	page("POST /people/{email}/role", sectorOnly, d.changeRole)
+	page("POST /people/{email}/remove", admins, d.removePerson)
+	page("POST /invitations/{id}/revoke", admins, d.revokeInvitation)
+	mux.Handle("GET /invite/{token}", d.headers(http.HandlerFunc(d.invitationForm)))
+	mux.Handle("POST /invite/{token}", d.headers(http.HandlerFunc(d.acceptInvitationForm)))
 	page("GET /codes", admins, d.codesPage)
 	page("POST /codes", admins, d.createCode)
 	page("GET /codes/{id}", admins, d.codePage)
@@ -317,17 +326,7 @@ func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	d.throttle.success(email)
 	// A new session id at every sign-in, and the browser's previous session
 	// (if any) ends: an id planted before sign-in is worth nothing after.
-	if old, err := r.Cookie(sessionCookie); err == nil {
-		d.opt.DB.ExecContext(r.Context(), `DELETE FROM dash_sessions WHERE id_hash = ?`, sha(old.Value))
-	}
-	id, err := newSession(r.Context(), d.opt.DB, u.Email)
-	if err != nil {
-		d.fail(w, r, nil, err)
-		return
-	}
-	d.setCookie(w, r, sessionCookie, id, sessionTTL, http.SameSiteLaxMode)
-	d.setCookie(w, r, preCSRFCookie, "", -1, http.SameSiteStrictMode)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	d.startSession(w, r, u.Email)
 }
 
 func (d *Dashboard) signOut(w http.ResponseWriter, r *http.Request, s *session) {

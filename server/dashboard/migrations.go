@@ -66,4 +66,29 @@ var Migrations = []store.Step{{
 		detail  TEXT NOT NULL
 	);
 	CREATE INDEX dash_audit_log_at ON dash_audit_log (at);`,
+}, {
+	// People (invitations, last sign-in) and API tokens scoped to a role
+	// and an organisation, revocable (people.go, tokens.go).
+	Version: 2,
+	SQL: `ALTER TABLE dash_users ADD COLUMN last_sign_in TEXT NOT NULL DEFAULT '';
+	CREATE TABLE dash_invitations (
+		id          TEXT PRIMARY KEY,
+		token_hash  TEXT NOT NULL UNIQUE,
+		kind        TEXT NOT NULL,
+		email       TEXT NOT NULL,
+		role        TEXT NOT NULL,
+		org         TEXT NOT NULL DEFAULT '',
+		data        TEXT NOT NULL DEFAULT '',
+		created_by  TEXT NOT NULL,
+		created_at  TEXT NOT NULL,
+		expires_at  TEXT NOT NULL,
+		accepted_at TEXT NOT NULL DEFAULT '',
+		revoked_at  TEXT NOT NULL DEFAULT ''
+	);
+	ALTER TABLE dash_api_tokens ADD COLUMN id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE dash_api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT '';
+	ALTER TABLE dash_api_tokens ADD COLUMN org TEXT NOT NULL DEFAULT '';
+	ALTER TABLE dash_api_tokens ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE dash_api_tokens ADD COLUMN revoked_at TEXT NOT NULL DEFAULT '';
+	ALTER TABLE dash_api_tokens ADD COLUMN last_used TEXT NOT NULL DEFAULT '';`,
 }}

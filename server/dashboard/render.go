@@ -103,6 +103,9 @@ func (d *Dashboard) nav(r *http.Request, u *User) []navItem {
 	if u.Role == RoleSectorAdmin {
 		items = append(items, navItem{Href: "/contacts", Key: "nav.contacts"})
 	}
+	if admins(u, r) {
+		items = append(items, navItem{Href: "/people", Key: "nav.people"})
+	}
 	if d.opt.Codes != nil && admins(u, r) {
 		items = append(items, navItem{Href: "/codes", Key: "nav.codes"})
 	}

@@ -166,11 +166,22 @@ test('dashboard: sign in, review an item, every page accessible in English and W
   assert.match(await page.textContent('#new-code'), /^dtr-/);
   await axeCheck(page, 'code created');
   const codeHref = await page.locator('#table-codes a[href^="/codes/"]').first().getAttribute('href');
+  // An invitation link, shown once; its page, opened as the invitee would.
+  admin('user', 'add', 'colleague@example.org', '--role', 'viewer', '--json');
+  await page.goto(`${base}/people?lang=en`);
+  await page.fill('#invite-email', 'invitee@example.org');
+  await page.selectOption('#invite-role', 'viewer');
+  await page.click('#invite button[type=submit]');
+  await page.waitForSelector('#invitation-link');
+  const inviteLink = (await page.textContent('#invitation-link')).trim();
+  await axeCheck(page, 'invitation made');
+  const personHref = await page.locator('#table-people a[href^="/people/"]').first().getAttribute('href');
   const pages = [
     ['overview', '/'], ['service', service], ['organisations', '/orgs'], ['organisation', `/orgs/${org}`],
     ['matrix', '/matrix'], ['review-queue', '/review'], ['review-item', href], ['contacts', '/contacts'],
     ['contact-edit', editHref], ['audit', '/audit'], ['password', '/account/password'],
-    ['codes', '/codes'], ['code', codeHref],
+    ['codes', '/codes'], ['code', codeHref], ['people', '/people'], ['person', personHref],
+    ['invitation', new URL(inviteLink).pathname],
   ];
   for (const lang of ['en', 'cy']) {
     for (const [name, path] of pages) {
