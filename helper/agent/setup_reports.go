@@ -162,23 +162,11 @@ func handleReport(ctx context.Context, env *Env, rep *reports.Reporter, req prot
 		return nil, protocol.Errorf(protocol.CodeNotInCatalog, "no whitelist yet, so %s cannot be matched to a catalog service", host)
 	}
 	doc := env.Whitelist.Current()
-	svc := doc.ServiceForHost(host)
-	if svc == nil {
-		return nil, protocol.Errorf(protocol.CodeNotInCatalog, "%s is not a catalog service", host)
-	}
 	// Report the catalog host, never the subdomain the person was on (it
 	// may name a tenant).
-	catalogHost := ""
-	for _, h := range svc.Hosts {
-		h = strings.ToLower(h)
-		if host == h || strings.HasSuffix(host, "."+h) {
-			if len(h) > len(catalogHost) {
-				catalogHost = h
-			}
-		}
-	}
-	if catalogHost == "" {
-		return nil, protocol.Errorf(protocol.CodeNotInCatalog, "%s is not a catalog host", host)
+	svc, catalogHost := doc.MatchHost(host)
+	if svc == nil {
+		return nil, protocol.Errorf(protocol.CodeNotInCatalog, "%s is not a catalog service", host)
 	}
 	m, vendor := p.Method, p.Vendor
 	if m == "" {

@@ -9,8 +9,6 @@
 package whitelist
 
 import (
-	"strings"
-
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -43,7 +41,7 @@ func NewIndex(doc *wl.Document) *Index {
 		ix.byID[s.ID] = s
 		ix.byCat[s.Category] = append(ix.byCat[s.Category], s)
 		for _, h := range s.Hosts {
-			ix.byHost[normHost(h)] = s
+			ix.byHost[wl.NormaliseHost(h)] = s
 		}
 	}
 	for i := range doc.Organisations {
@@ -62,22 +60,15 @@ func NewIndex(doc *wl.Document) *Index {
 // Document is the indexed document.
 func (ix *Index) Document() *wl.Document { return ix.doc }
 
-// ServiceForHost is shared/whitelist's Document.ServiceForHost with a map per
-// step instead of a scan: the exact host first, then each parent that still
-// has at least two labels, so the most specific listing wins.
+// ServiceForHost is shared/whitelist's Document.ServiceForHost (the same
+// walk, wl.LookupHost) with a map per step instead of a scan.
 func (ix *Index) ServiceForHost(host string) *wl.Service {
-	host = normHost(host)
-	for host != "" {
-		if s, ok := ix.byHost[host]; ok {
-			return s
-		}
-		dot := strings.IndexByte(host, '.')
-		if dot < 0 || strings.Count(host, ".") < 2 {
-			return nil
-		}
-		host = host[dot+1:]
-	}
-	return nil
+	var found *wl.Service
+	wl.LookupHost(host, func(h string) bool {
+		found = ix.byHost[h]
+		return found != nil
+	})
+	return found
 }
 
 // Service finds a service by id.
@@ -91,13 +82,3 @@ func (ix *Index) Policy(org, service string) *wl.Policy { return ix.policy[[2]st
 
 // Approvals is how many organisations approve service.
 func (ix *Index) Approvals(service string) int { return ix.approvals[service] }
-
-func normHost(h string) string {
-	h = strings.ToLower(strings.TrimSpace(h))
-	h = strings.TrimSuffix(h, ".")
-	// A host may come with a port from a URL's Host field; the catalog has none.
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h, "]") {
-		h = h[:i]
-	}
-	return h
-}

@@ -35,7 +35,7 @@ const MaxAlternatives = 5
 // organisation's note on its policy for the service, "" without one.
 func (ix *Index) Suggest(host, org string, stale bool) protocol.SuggestResult {
 	res := protocol.SuggestResult{
-		Host:         normHost(host),
+		Host:         wl.NormaliseHost(host),
 		Status:       wl.Unknown,
 		Alternatives: []protocol.Alternative{},
 		Stale:        stale,

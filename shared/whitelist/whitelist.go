@@ -246,19 +246,57 @@ func (d *Document) Validate() error {
 // a subdomain of one (meet.google.com is not matched by google.com unless the
 // catalog lists google.com, so list hosts precisely).
 func (d *Document) ServiceForHost(host string) *Service {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	for {
+	s, _ := d.MatchHost(host)
+	return s
+}
+
+// MatchHost is ServiceForHost that also says which of the service's catalog
+// hosts matched: the one a report names, never the subdomain the person was
+// on (it may name a tenant).
+func (d *Document) MatchHost(host string) (*Service, string) {
+	var found *Service
+	matched := LookupHost(host, func(h string) bool {
 		for i := range d.Services {
-			for _, h := range d.Services[i].Hosts {
-				if strings.EqualFold(h, host) {
-					return &d.Services[i]
+			for _, sh := range d.Services[i].Hosts {
+				if strings.EqualFold(sh, h) {
+					found = &d.Services[i]
+					return true
 				}
 			}
 		}
+		return false
+	})
+	return found, matched
+}
+
+// LookupHost is the one host → catalog walk (the helper's index, the
+// agent's reports and the probe all use it): it normalises host
+// (NormaliseHost) and asks listed about it and then each parent that still
+// has at least two labels, most specific first, so that the most specific
+// listing wins and no bare TLD ever matches. It returns the name listed
+// accepted, or "" when none was.
+func LookupHost(host string, listed func(h string) bool) string {
+	host = NormaliseHost(host)
+	for host != "" {
+		if listed(host) {
+			return host
+		}
 		dot := strings.IndexByte(host, '.')
 		if dot < 0 || strings.Count(host, ".") < 2 {
-			return nil
+			return ""
 		}
 		host = host[dot+1:]
 	}
+	return ""
+}
+
+// NormaliseHost is how a host is compared with the catalog's: lower case,
+// without surrounding space, a trailing dot or a port.
+func NormaliseHost(h string) string {
+	h = strings.ToLower(strings.TrimSpace(h))
+	h = strings.TrimSuffix(h, ".")
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h, "]") {
+		h = h[:i]
+	}
+	return h
 }
