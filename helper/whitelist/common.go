@@ -126,8 +126,20 @@ func (ix *Index) Common(orgs []string, category string, stale bool) (protocol.Co
 	return res, nil
 }
 
-// AgreedBy is how many organisations endorse the agreement for service.
-func (ix *Index) AgreedBy(service string) int { return 0 }
+// AgreedBy is how many organisations endorse the cross-organisation
+// agreement for service (0 without one).
+func (ix *Index) AgreedBy(service string) int {
+	if a := ix.agreed[service]; a != nil {
+		return len(a.EndorsedBy)
+	}
+	return 0
+}
+
+// Endorses says whether org endorses the agreement for service.
+func (ix *Index) Endorses(org, service string) bool {
+	a := ix.agreed[service]
+	return a != nil && slices.Contains(a.EndorsedBy, org)
+}
 
 // orgList is every organisation, by name (then id), for a picker.
 func (ix *Index) orgList() []protocol.CommonOrg {

@@ -155,3 +155,51 @@ func approvedHere(s protocol.CommonService) int {
 	}
 	return n
 }
+
+// TestAgreementsRankFirst: an agreed service the organisation endorses comes
+// first in suggestions, saying how many organisations agreed it, and counts
+// in the common answer; one it does not endorse keeps its usual place.
+func TestAgreementsRankFirst(t *testing.T) {
+	d, err := catalog.ExampleDocument(8, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range d.Policies {
+		if d.Policies[i].Service == "whereby" {
+			d.Policies[i].Status = wl.Approved
+		}
+	}
+	d.Policies = append(d.Policies, wl.Policy{Org: "example-borough", Service: "whereby", Status: wl.Approved})
+	d.Agreements = []wl.Agreement{{Service: "whereby", Category: "video", EndorsedBy: []string{"example-borough", "example-health"}, Since: time.Now().UTC()}}
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ix := NewIndex(d)
+	res := ix.Suggest("zoom.us", "example-borough", false)
+	if len(res.Alternatives) == 0 || res.Alternatives[0].Service != "whereby" {
+		t.Fatalf("borough endorses whereby: alternatives %+v", res.Alternatives)
+	}
+	found := false
+	for _, r := range res.Alternatives[0].Reasons {
+		if r.Code == ReasonAgreedByN && r.Text == "Agreed by 2 organisations for working across organisations." {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no agreed-by-n reason: %+v", res.Alternatives[0].Reasons)
+	}
+	// example-university does not endorse it: the most approved service it
+	// approves (Teams) stays first.
+	if res := ix.Suggest("zoom.us", "example-university", false); len(res.Alternatives) == 0 || res.Alternatives[0].Service == "whereby" {
+		t.Errorf("an organisation that does not endorse it sees it first: %+v", res.Alternatives)
+	}
+	c, err := ix.Common([]string{"example-borough", "example-health"}, "video", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range c.Categories[0].Services {
+		if s.Service == "whereby" && (s.AgreedBy != 2 || s.Status != protocol.CommonConfirmed) {
+			t.Errorf("common: %+v", s)
+		}
+	}
+}

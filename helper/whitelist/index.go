@@ -23,6 +23,7 @@ type Index struct {
 	policy    map[[2]string]*wl.Policy // {org, service}
 	approvals map[string]int
 	byCat     map[string][]*wl.Service // in document order
+	agreed    map[string]*wl.Agreement // by service
 }
 
 // NewIndex indexes doc, which must not change afterwards.
@@ -35,6 +36,7 @@ func NewIndex(doc *wl.Document) *Index {
 		policy:    map[[2]string]*wl.Policy{},
 		approvals: map[string]int{},
 		byCat:     map[string][]*wl.Service{},
+		agreed:    map[string]*wl.Agreement{},
 	}
 	for i := range doc.Services {
 		s := &doc.Services[i]
@@ -53,6 +55,9 @@ func NewIndex(doc *wl.Document) *Index {
 		if p.Status == wl.Approved {
 			ix.approvals[p.Service]++
 		}
+	}
+	for i := range doc.Agreements {
+		ix.agreed[doc.Agreements[i].Service] = &doc.Agreements[i]
 	}
 	return ix
 }

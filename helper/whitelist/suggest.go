@@ -18,6 +18,7 @@ const (
 	ReasonApprovedHere   = "approved-here"   // the organisation approves it
 	ReasonApprovedByN    = "approved-by-n"   // n organisations approve it
 	ReasonSharedFeatures = "shared-features" // features it has in common with the blocked service
+	ReasonAgreedByN      = "agreed-by-n"     // n organisations endorse its cross-organisation agreement
 )
 
 // MaxAlternatives caps the list: a prompt offers a few good choices, not the
@@ -25,7 +26,9 @@ const (
 const MaxAlternatives = 5
 
 // Suggest answers the `suggest` message for host at org ("" for none). The
-// order follows DESIGN.md: the organisation's own alternatives for the
+// order follows DESIGN.md: services of the same category agreed for working
+// across organisations that the organisation endorses, by how many
+// organisations endorse them; then the organisation's own alternatives for the
 // service, in its order; then services of the same category that the
 // organisation approves, by how many organisations approve them (the tool
 // most likely to work with the people you collaborate with), then by shared
@@ -77,6 +80,10 @@ func (ix *Index) Suggest(host, org string, stale bool) protocol.SuggestResult {
 					Text: fmt.Sprintf("%s approves %s.", orgRec.Name, a.Name)})
 			}
 		}
+		if n := ix.AgreedBy(a.ID); n > 0 {
+			c.reasons = append(c.reasons, protocol.Reason{Code: ReasonAgreedByN,
+				Text: fmt.Sprintf("Agreed by %s for working across organisations.", plural(n, "organisation", "organisations"))})
+		}
 		if n := ix.Approvals(a.ID); n > 0 {
 			c.reasons = append(c.reasons, protocol.Reason{Code: ReasonApprovedByN,
 				Text: fmt.Sprintf("Approved by %s.", plural(n, "organisation", "organisations"))})
@@ -87,6 +94,27 @@ func (ix *Index) Suggest(host, org string, stale bool) protocol.SuggestResult {
 					plural(len(c.shared), "feature", "features"), s.Name, strings.Join(c.shared, ", "))})
 		}
 		return c
+	}
+
+	// 0. Agreed services the organisation endorses: the tool it has agreed
+	// with others for exactly this situation.
+	if orgRec != nil {
+		var agreed []*wl.Service
+		for _, a := range ix.byCat[s.Category] {
+			if a.ID != s.ID && ix.Endorses(org, a.ID) {
+				agreed = append(agreed, a)
+			}
+		}
+		sort.SliceStable(agreed, func(i, j int) bool {
+			if ix.AgreedBy(agreed[i].ID) != ix.AgreedBy(agreed[j].ID) {
+				return ix.AgreedBy(agreed[i].ID) > ix.AgreedBy(agreed[j].ID)
+			}
+			return agreed[i].ID < agreed[j].ID
+		})
+		for _, a := range agreed {
+			seen[a.ID] = true
+			out = append(out, describe(a, nil))
+		}
 	}
 
 	// 1. The organisation's own alternatives, in its order.

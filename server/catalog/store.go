@@ -88,6 +88,25 @@ CREATE TABLE whitelist_versions (
 	detail TEXT NOT NULL,
 	version BIGINT NOT NULL
 )`},
+	// 3: agreements (agreements.go). A proposal and each organisation's
+	// answer; only endorsements reach the signed document.
+	{Version: 3, SQL: `
+CREATE TABLE agreements (
+	service TEXT PRIMARY KEY REFERENCES services (id) ON DELETE CASCADE,
+	proposed_by TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+	note TEXT NOT NULL,
+	proposed_at BIGINT NOT NULL,
+	proposed_actor TEXT NOT NULL
+);
+CREATE TABLE agreement_answers (
+	service TEXT NOT NULL REFERENCES agreements (service) ON DELETE CASCADE,
+	org TEXT NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+	decision TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	at BIGINT NOT NULL,
+	actor TEXT NOT NULL,
+	PRIMARY KEY (service, org)
+);`},
 }
 
 // Defaults for Options.
@@ -362,8 +381,11 @@ func (c *Catalog) change(ctx context.Context, actor, action, subject string, f f
 	}
 	var v int64
 	err := c.db.InTx(ctx, func(tx *store.Tx) error {
-		var next int64
-		if err := tx.QueryRowContext(ctx, `UPDATE catalog_state SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&next); err != nil {
+		// The lock is taken without moving the counter, so a change that
+		// issues no version (an agreement proposed or declined, which the
+		// signed document does not carry) leaves no gap.
+		var cur int64
+		if err := tx.QueryRowContext(ctx, `UPDATE catalog_state SET version = version WHERE id = 1 RETURNING version`).Scan(&cur); err != nil {
 			return fmt.Errorf("catalog: version lock: %w", err)
 		}
 		st, err := loadState(ctx, tx)
@@ -371,13 +393,27 @@ func (c *Catalog) change(ctx context.Context, actor, action, subject string, f f
 			return err
 		}
 		due, err := f(ctx, tx, st)
-		if err != nil || !due {
-			if err == nil {
-				err = errNothing
-			}
+		if err != nil {
 			return err
 		}
 		now := c.opts.Now().UTC().Truncate(time.Second)
+		if !due {
+			if len(st.dirtyAgreements) == 0 {
+				return errNothing
+			}
+			if err := st.write(ctx, tx, now, actor); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO catalog_audit (at, actor, action, subject, detail, version) VALUES (?, ?, ?, ?, ?, ?)`,
+				now.Unix(), actor, action, subject, st.describe(), cur); err != nil {
+				return fmt.Errorf("catalog: audit: %w", err)
+			}
+			return nil
+		}
+		next := cur + 1
+		if _, err := tx.ExecContext(ctx, `UPDATE catalog_state SET version = ? WHERE id = 1`, next); err != nil {
+			return fmt.Errorf("catalog: version %d: %w", next, err)
+		}
 		doc := st.document()
 		doc.Version = next
 		doc.IssuedAt = now
@@ -437,6 +473,10 @@ type state struct {
 	dirtyServices map[string]bool
 	dirtyOrgs     map[string]bool
 	dirtyPolicies map[[2]string]bool
+
+	agreements      map[string]*agreementRow // by service (agreements.go)
+	dirtyAgreements map[string]bool
+	detail          string // set by a change that describes itself
 }
 
 func loadState(ctx context.Context, q store.Querier) (*state, error) {
@@ -444,6 +484,7 @@ func loadState(ctx context.Context, q store.Querier) (*state, error) {
 		services: map[string]whitelist.Service{}, orgs: map[string]whitelist.Organisation{},
 		orgAt: map[string]int64{}, policies: map[[2]string]whitelist.Policy{},
 		dirtyServices: map[string]bool{}, dirtyOrgs: map[string]bool{}, dirtyPolicies: map[[2]string]bool{},
+		agreements: map[string]*agreementRow{}, dirtyAgreements: map[string]bool{},
 	}
 	rows, err := q.QueryContext(ctx, `SELECT id, name, vendor, category, url, features FROM services`)
 	if err != nil {
@@ -519,6 +560,9 @@ func loadState(ctx context.Context, q store.Querier) (*state, error) {
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("catalog: load policies: %w", err)
+	}
+	if err := st.loadAgreements(ctx, q); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -635,6 +679,7 @@ func (st *state) document() *whitelist.Document {
 		}
 		return d.Policies[i].Service < d.Policies[j].Service
 	})
+	d.Agreements = st.signedAgreements()
 	return d
 }
 
@@ -683,12 +728,15 @@ func (st *state) write(ctx context.Context, tx *store.Tx, now time.Time, actor s
 			return fmt.Errorf("catalog: policy %s/%s: %w", p.Org, p.Service, err)
 		}
 	}
-	return nil
+	return st.writeAgreements(ctx, tx)
 }
 
 // describe summarises a change for the audit trail; for a single policy it
 // records the decision itself.
 func (st *state) describe() string {
+	if st.detail != "" {
+		return st.detail
+	}
 	if len(st.dirtyPolicies) == 1 && len(st.dirtyServices) == 0 && len(st.dirtyOrgs) == 0 {
 		for k := range st.dirtyPolicies {
 			b, _ := json.Marshal(st.policies[k])

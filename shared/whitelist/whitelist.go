@@ -61,7 +61,22 @@ type Policy struct {
 	Note         string   `json:"note"`
 }
 
-// Document is the whitelist payload.
+// Agreement says that a service is agreed for working across organisations
+// (DESIGN.md, "The agreed cross-organisation whitelist"): at most one per
+// service, in the service's category, with the organisations that endorse it
+// (sorted ids) and when the first of them did. Declines, their reasons and
+// the discussion stay on the hub and are never in the document.
+type Agreement struct {
+	Service    string    `json:"service"`
+	Category   string    `json:"category"`
+	EndorsedBy []string  `json:"endorsed_by"`
+	Since      time.Time `json:"since"`
+}
+
+// Document is the whitelist payload. A helper built before Agreements existed
+// decodes it with encoding/json, which skips fields it does not know, and the
+// signature covers the bytes, not the fields: it still verifies and uses such
+// a document (tested in agreements_test.go).
 type Document struct {
 	Schema        int            `json:"schema"`
 	Version       int64          `json:"version"`
@@ -71,6 +86,9 @@ type Document struct {
 	Services      []Service      `json:"services"`
 	Organisations []Organisation `json:"organisations"`
 	Policies      []Policy       `json:"policies"`
+	// Agreements is absent rather than empty when there are none, so that a
+	// catalog without agreements signs exactly the bytes it signed before.
+	Agreements []Agreement `json:"agreements,omitempty"`
 }
 
 // Signature is one signature over the payload bytes.
@@ -237,6 +255,37 @@ func (d *Document) Validate() error {
 			if !svc[a] {
 				return fmt.Errorf("%w: policy %s/%s: unknown alternative %q", ErrMalformed, p.Org, p.Service, a)
 			}
+		}
+	}
+	return d.validateAgreements(orgs)
+}
+
+// validateAgreements: one agreement per known service, in its category,
+// endorsed by at least one known organisation, each once.
+func (d *Document) validateAgreements(orgs map[string]bool) error {
+	cat := make(map[string]string, len(d.Services))
+	for _, s := range d.Services {
+		cat[s.ID] = s.Category
+	}
+	seen := map[string]bool{}
+	for _, a := range d.Agreements {
+		c, ok := cat[a.Service]
+		if !ok || seen[a.Service] {
+			return fmt.Errorf("%w: agreement for %q: unknown or repeated service", ErrMalformed, a.Service)
+		}
+		seen[a.Service] = true
+		if a.Category != c {
+			return fmt.Errorf("%w: agreement for %q: category %q, the service's is %q", ErrMalformed, a.Service, a.Category, c)
+		}
+		if len(a.EndorsedBy) == 0 {
+			return fmt.Errorf("%w: agreement for %q: no endorsing organisation", ErrMalformed, a.Service)
+		}
+		by := map[string]bool{}
+		for _, o := range a.EndorsedBy {
+			if !orgs[o] || by[o] {
+				return fmt.Errorf("%w: agreement for %q: endorsing organisation %q unknown or repeated", ErrMalformed, a.Service, o)
+			}
+			by[o] = true
 		}
 	}
 	return nil

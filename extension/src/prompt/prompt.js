@@ -25,6 +25,7 @@ function reasonText(r, blockedName) {
     case 'approved-here': return t('reason_approved_here');
     case 'approved-by-n': return t('reason_approved_by_n', [(/\d+/.exec(r.text ?? '') ?? ['?'])[0]]);
     case 'shared-features': return t('reason_shared_features', [blockedName]);
+    case 'agreed-by-n': return t('reason_agreed_by_n', [(/\d+/.exec(r.text ?? '') ?? ['?'])[0]]);
     default: return typeof r?.text === 'string' ? r.text.slice(0, 200) : '';
   }
 }
