@@ -8,15 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/detour-project/detour/shared/huburl"
 	"github.com/detour-project/detour/shared/whitelist"
 )
-
-// ManagedPath is where an organisation's IT puts settings the person cannot
-// change (Linux and macOS; placed under a root prefix in tests). Example:
-// installer/policy/detour-managed.json.
-const ManagedPath = "/etc/detour/managed.json"
 
 // Managed is the helper's managed policy. Every field is optional; a field
 // that is set wins over the person's own setting and is listed in
@@ -46,7 +42,7 @@ func ReadManaged(root string) (*Managed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("managed policy: %w", err)
 	}
-	m, err := ParseManaged(b)
+	m, err := parseManagedFile(b)
 	if err != nil {
 		return nil, fmt.Errorf("managed policy %s: %w", path, err)
 	}
@@ -74,6 +70,33 @@ func ParseManaged(b []byte) (*Managed, error) {
 		}
 	}
 	return &m, nil
+}
+
+// ParseManagedPlist decodes managed preferences for the domain
+// org.detour.helper, as macOS writes them from a configuration profile
+// (/Library/Managed Preferences/org.detour.helper.plist, XML or binary): a
+// dict whose keys are Managed's JSON field names. Keys that start with
+// "Payload" are the profile's own bookkeeping and are passed over; any other
+// unknown key is an error, as in the JSON file.
+func ParseManagedPlist(b []byte) (*Managed, error) {
+	v, err := ParsePlist(b)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("not valid: the plist holds %T, not a dict", v)
+	}
+	for k := range d {
+		if strings.HasPrefix(k, "Payload") {
+			delete(d, k)
+		}
+	}
+	j, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("not valid: %w", err)
+	}
+	return ParseManaged(j)
 }
 
 // Apply writes the managed values over c and records their names in

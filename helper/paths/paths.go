@@ -2,9 +2,12 @@
 // configuration (hub, pinned keys), state (whitelist cache, report queue,
 // logs) and the agent's local socket.
 //
-// DETOUR_HOME puts all three under one folder; tests and `make run` use it so
-// that nothing touches the real profile. Otherwise the XDG base directories
-// are used, with their documented defaults.
+// DETOUR_HOME puts all of them under one folder; tests and `make run` use it
+// so that nothing touches the real profile. Otherwise each platform's own
+// places are used: the XDG base directories with their documented defaults
+// on Linux; on macOS ~/Library/Application Support/Detour, logs in
+// ~/Library/Logs/Detour (where Console.app looks) and the socket under the
+// per-user $TMPDIR.
 package paths
 
 import (
@@ -19,6 +22,8 @@ type Dirs struct {
 	Config  string // config.json: hub URL, pinned keys, organisation, settings
 	State   string // whitelist cache, report queue, agent.log
 	Runtime string // the agent's socket and lock; mode 0700
+	// Logs holds agent.log; empty means State (Linux keeps logs as state).
+	Logs string
 }
 
 // Socket is the agent's Unix socket path.
@@ -30,7 +35,12 @@ func (d Dirs) Lock() string { return filepath.Join(d.Runtime, "agent.lock") }
 
 // Log is the agent's log file. Logs never go to stdout: stdout belongs to the
 // native-messaging frames when the process is a relay.
-func (d Dirs) Log() string { return filepath.Join(d.State, "agent.log") }
+func (d Dirs) Log() string {
+	if d.Logs != "" {
+		return filepath.Join(d.Logs, "agent.log")
+	}
+	return filepath.Join(d.State, "agent.log")
+}
 
 // ConfigFile is the helper's configuration file.
 func (d Dirs) ConfigFile() string { return filepath.Join(d.Config, "config.json") }
@@ -48,29 +58,47 @@ func Default() (Dirs, error) {
 	if err != nil {
 		return Dirs{}, fmt.Errorf("paths: no home folder: %w", err)
 	}
-	cfg := os.Getenv("XDG_CONFIG_HOME")
+	return For(runtime.GOOS, home, os.Getenv, os.TempDir(), os.Getuid()), nil
+}
+
+// For returns the folders on goos for a user with this home, environment,
+// temporary folder and uid. It touches nothing, so every platform's answer
+// is tested on any machine.
+func For(goos, home string, getenv func(string) string, tmp string, uid int) Dirs {
+	fallbackRun := filepath.Join(tmp, fmt.Sprintf("detour-%d", uid))
+	if goos == "darwin" {
+		// $TMPDIR is per user on macOS (/var/folders/…/T/), short enough for
+		// a socket path (104 bytes), and cleaned by the system.
+		support := filepath.Join(home, "Library", "Application Support", "Detour")
+		return Dirs{Config: support, State: filepath.Join(support, "State"),
+			Runtime: fallbackRun, Logs: filepath.Join(home, "Library", "Logs", "Detour")}
+	}
+	cfg := getenv("XDG_CONFIG_HOME")
 	if cfg == "" {
 		cfg = filepath.Join(home, ".config")
 	}
-	state := os.Getenv("XDG_STATE_HOME")
+	state := getenv("XDG_STATE_HOME")
 	if state == "" {
 		state = filepath.Join(home, ".local", "state")
 	}
-	run := os.Getenv("XDG_RUNTIME_DIR")
-	if run == "" || runtime.GOOS != "linux" {
+	run := getenv("XDG_RUNTIME_DIR")
+	if run == "" || goos != "linux" {
 		// No per-user runtime folder: fall back to one under the temp folder,
 		// named for the user and created 0700 (Ensure checks the owner).
-		run = filepath.Join(os.TempDir(), fmt.Sprintf("detour-%d", os.Getuid()))
+		run = fallbackRun
 	} else {
 		run = filepath.Join(run, "detour")
 	}
-	return Dirs{Config: filepath.Join(cfg, "detour"), State: filepath.Join(state, "detour"), Runtime: run}, nil
+	return Dirs{Config: filepath.Join(cfg, "detour"), State: filepath.Join(state, "detour"), Runtime: run}
 }
 
 // Ensure creates the folders with private permissions and refuses a runtime
 // folder that another user owns or others can write to (a planted socket).
 func (d Dirs) Ensure() error {
-	for _, p := range []string{d.Config, d.State, d.Runtime} {
+	for _, p := range []string{d.Config, d.State, d.Runtime, d.Logs} {
+		if p == "" {
+			continue
+		}
 		if err := os.MkdirAll(p, 0o700); err != nil {
 			return fmt.Errorf("paths: create %s: %w", p, err)
 		}
