@@ -4,7 +4,6 @@
 package config
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/detour-project/detour/helper/statefile"
 	"github.com/detour-project/detour/shared/atomicfile"
 	"github.com/detour-project/detour/shared/whitelist"
 )
@@ -34,6 +34,12 @@ type Config struct {
 	Managed []string `json:"managed,omitempty"`
 }
 
+// Format is the config file's schema, with a migration step per version
+// (helper/statefile). Add a step when a field changes meaning or name.
+var Format = statefile.Format{Name: "config", Steps: []statefile.Step{
+	{To: 1, Why: "schema versions begin; the fields are as before", Apply: statefile.Stamp},
+}}
+
 // Store loads and saves one config file, serialising writers.
 type Store struct {
 	path string
@@ -50,8 +56,18 @@ func Open(path string) (*Store, error) {
 	case err != nil:
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	default:
-		if err := json.Unmarshal(b, &s.cur); err != nil {
+		migrated, err := Format.Decode(b, &s.cur)
+		if errors.Is(err, statefile.ErrNewer) {
+			return nil, fmt.Errorf("config: %s: %w", path, err)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("config: %s is not valid JSON: %w", path, err)
+		}
+		if migrated {
+			// Written back at once, so the migration runs once.
+			if err := s.save(s.cur); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return s, nil
@@ -78,15 +94,20 @@ func (s *Store) Update(f func(*Config) error) error {
 	if err := f(&next); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(next, "", "  ")
-	if err != nil {
-		return fmt.Errorf("config: encode: %w", err)
-	}
-	if err := atomicfile.Write(s.path, append(b, '\n'), 0o600); err != nil {
+	if err := s.save(next); err != nil {
 		return err
 	}
 	s.cur = next
 	return nil
+}
+
+// save writes c in the current schema.
+func (s *Store) save(c Config) error {
+	b, err := Format.Encode(c)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return atomicfile.Write(s.path, b, 0o600)
 }
 
 // WriteFileAtomic is atomicfile.Write.

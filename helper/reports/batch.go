@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/detour-project/detour/shared/atomicfile"
 )
 
 // A token fetch must survive a crash between the hub signing a batch and the
@@ -94,6 +96,5 @@ func (d diskStore) dropPending() error {
 	if err := os.Remove(d.pendingPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	syncDir(d.dir)
-	return nil
+	return atomicfile.SyncDir(d.dir)
 }

@@ -3,7 +3,6 @@ package reports
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/detour-project/detour/helper/statefile"
 	"github.com/detour-project/detour/shared/atomicfile"
 )
 
@@ -85,20 +85,33 @@ func validID(id string) bool {
 	return err == nil
 }
 
+// storeFormat is the schema of every file of the store (queued and failed
+// reports, the stash, the pending batch, reported.json), with a migration
+// step per version (helper/statefile). A file is migrated when read and
+// written in the current schema at its next write.
+var storeFormat = statefile.Format{Name: "report store", Steps: []statefile.Step{
+	{To: 1, Why: "schema versions begin; the fields are as before", Apply: statefile.Stamp},
+}}
+
 func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := storeFormat.Encode(v)
 	if err != nil {
-		return fmt.Errorf("reports: encode %s: %w", filepath.Base(path), err)
+		return fmt.Errorf("reports: %s: %w", filepath.Base(path), err)
 	}
-	return atomicfile.Write(path, append(b, '\n'), 0o600)
+	return atomicfile.Write(path, b, 0o600)
 }
 
+// readJSON reads one store file. A file from a newer Detour is an error
+// that matches statefile.ErrNewer: leave it alone.
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if _, err := storeFormat.Decode(b, v); err != nil {
+		if errors.Is(err, statefile.ErrNewer) {
+			return fmt.Errorf("reports: %s: %w", path, err)
+		}
 		return fmt.Errorf("reports: %s is corrupt: %w", path, err)
 	}
 	return nil
@@ -113,7 +126,9 @@ func (d diskStore) removeItem(id string) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reports: remove %s: %w", id, err)
 	}
-	syncDir(d.queueDir())
+	if err := atomicfile.SyncDir(d.queueDir()); err != nil {
+		return fmt.Errorf("reports: remove %s: %w", id, err)
+	}
 	return nil
 }
 
@@ -143,7 +158,11 @@ func (d diskStore) items() ([]*Item, error) {
 		}
 		var it Item
 		path := filepath.Join(d.queueDir(), name)
-		if err := readJSON(path, &it); err != nil || !validID(it.ID) || it.ID+".json" != name {
+		err := readJSON(path, &it)
+		if errors.Is(err, statefile.ErrNewer) {
+			continue // a newer Detour's report: neither sent nor moved aside
+		}
+		if err != nil || !validID(it.ID) || it.ID+".json" != name {
 			os.Rename(path, path+".corrupt")
 			continue
 		}
@@ -194,11 +213,4 @@ func (d diskStore) reported() []string {
 
 func (d diskStore) putReported(h []string) error {
 	return writeJSON(d.reportedPath(), reportedFile{Hashes: h})
-}
-
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		f.Sync()
-		f.Close()
-	}
 }

@@ -2,7 +2,6 @@ package whitelist
 
 import (
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/helper/statefile"
 	"github.com/detour-project/detour/shared/atomicfile"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
@@ -19,6 +19,12 @@ const CacheName = "whitelist.json"
 
 // CachePath is where the agent keeps its last good copy.
 func CachePath(dirs paths.Dirs) string { return filepath.Join(dirs.State, CacheName) }
+
+// cacheFormat is the cache file's schema, a migration step per version
+// (helper/statefile).
+var cacheFormat = statefile.Format{Name: "whitelist cache", Compact: true, Steps: []statefile.Step{
+	{To: 1, Why: "schema versions begin; the fields are as before", Apply: statefile.Stamp},
+}}
 
 // cacheFile is what is written: the envelope exactly as the hub signed it
 // (so that it can be verified again on every start) and what the agent
@@ -81,7 +87,7 @@ func ReadCache(path string, keys []ed25519.PublicKey) (*Copy, error) {
 		return nil, fmt.Errorf("whitelist cache: %w", err)
 	}
 	var f cacheFile
-	if err := json.Unmarshal(b, &f); err != nil {
+	if _, err := cacheFormat.Decode(b, &f); err != nil {
 		return nil, fmt.Errorf("whitelist cache %s: not valid JSON: %w", path, err)
 	}
 	doc, payload, err := wl.Verify(&f.Envelope, keys)
@@ -92,11 +98,11 @@ func ReadCache(path string, keys []ed25519.PublicKey) (*Copy, error) {
 }
 
 func writeCache(path string, c *Copy) error {
-	b, err := json.Marshal(cacheFile{Envelope: c.Envelope, Hub: c.Hub, ETag: c.ETag, FetchedAt: c.FetchedAt.UTC()})
+	b, err := cacheFormat.Encode(cacheFile{Envelope: c.Envelope, Hub: c.Hub, ETag: c.ETag, FetchedAt: c.FetchedAt.UTC()})
 	if err != nil {
-		return fmt.Errorf("whitelist cache: encode: %w", err)
+		return fmt.Errorf("whitelist cache: %w", err)
 	}
-	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return fmt.Errorf("whitelist cache: %w", err)
 	}
 	return nil

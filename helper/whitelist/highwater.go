@@ -3,7 +3,6 @@ package whitelist
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/helper/statefile"
 	"github.com/detour-project/detour/shared/atomicfile"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
@@ -50,6 +50,12 @@ type highWater struct {
 	// Keys are the public keys pinned when it was accepted.
 	Keys []string `json:"keys"`
 }
+
+// versionsFormat is the high-water file's schema, a migration step per
+// version (helper/statefile).
+var versionsFormat = statefile.Format{Name: "whitelist versions", Steps: []statefile.Step{
+	{To: 1, Why: "schema versions begin; the fields are as before", Apply: statefile.Stamp},
+}}
 
 // versionsFile is the file's content: the record per hub URL.
 type versionsFile struct {
@@ -104,8 +110,8 @@ func readVersions(path string) (map[string]highWater, error) {
 		return out, fmt.Errorf("whitelist versions: %w", err)
 	}
 	var f versionsFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return out, fmt.Errorf("whitelist versions %s: not valid JSON: %w", path, err)
+	if _, err := versionsFormat.Decode(b, &f); err != nil {
+		return out, fmt.Errorf("whitelist versions %s: %w", path, err)
 	}
 	for hub, h := range f.Hubs {
 		if h.Version > 0 {
@@ -119,11 +125,11 @@ func writeVersions(path string, hubs map[string]highWater) error {
 	if path == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(versionsFile{Hubs: hubs}, "", "  ")
+	b, err := versionsFormat.Encode(versionsFile{Hubs: hubs})
 	if err != nil {
-		return fmt.Errorf("whitelist versions: encode: %w", err)
+		return fmt.Errorf("whitelist versions: %w", err)
 	}
-	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
 		return fmt.Errorf("whitelist versions: %w", err)
 	}
 	return nil

@@ -16,13 +16,15 @@ import (
 // usage text.
 func serveFlags(t *testing.T) map[string]bool {
 	var out, errb bytes.Buffer
+	// Help goes to stdout (asking for it is not an error); either is read.
 	cli.Main([]string{"serve", "-h"}, &out, &errb)
+	usage := out.String() + errb.String()
 	flags := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`).FindAllStringSubmatch(errb.String(), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`).FindAllStringSubmatch(usage, -1) {
 		flags[m[1]] = true
 	}
 	if len(flags) < 5 {
-		t.Fatalf("could not read serve's flags from %q", errb.String())
+		t.Fatalf("could not read serve's flags from %q", usage)
 	}
 	return flags
 }

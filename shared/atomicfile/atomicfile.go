@@ -56,6 +56,10 @@ func WriteNew(path string, b []byte, perm os.FileMode) error {
 	return nil
 }
 
+// SyncDir makes the creations, renames and removals in dir durable (a
+// no-op where folders cannot be synced).
+func SyncDir(dir string) error { return syncDir(dir) }
+
 // writeTemp writes b to a new temporary file beside path, with mode perm,
 // fsynced and closed, and returns its name. Its name starts with a dot and
 // the target's name, so that folder scans that read only their own pattern
