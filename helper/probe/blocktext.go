@@ -70,7 +70,7 @@ var bodyPhrases = []string{
 	"the website you are trying to access has been blocked", "the web page you are trying to access has been blocked",
 	"the site you are trying to access has been blocked", "the page you are trying to access has been blocked",
 	"site is blocked", "website is blocked", "this site is blocked", "this website is blocked", "this page is blocked",
-	"has been blocked by your", "blocked by your organisation", "blocked by your organization", "blocked by your administrator",
+	"you are trying to access is blocked", "you are trying to visit is blocked", "has been blocked by your", "blocked by your organisation", "blocked by your organization", "blocked by your administrator",
 	"blocked by your network administrator", "blocked by the network administrator", "blocked by your it", "blocked by the web filter",
 	"blocked by the content filter", "blocked by your school", "has been blocked because", "is blocked by", "was blocked by",
 	"in violation of your internet usage policy", "in violation of the internet usage policy", "violates the internet usage policy",

@@ -50,6 +50,7 @@ var FactText = map[string]string{
 
 	"page.blockpage":           "the answer is {vendor}'s block page ({evidence})",
 	"page.blockpage-sites-tls": "it came over the site's own certificate, where no filter could have written it, so it is reported with less certainty",
+	"page.quotes-blockpage":    "the page quotes {vendor}'s block page inside a longer page that came over the site's own certificate: it is the site's own content, not a block",
 	"page.captive-portal":      "the answer is a captive portal ({evidence}): sign in to the network first",
 	"page.cdn-challenge":       "the answer is a {vendor} browser check ({evidence}): the site's own bot protection, not a block by your organisation; a browser passes it",
 	"page.matched":             "the answer matched {vendor} ({evidence})",

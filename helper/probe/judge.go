@@ -185,7 +185,7 @@ func (j *judge) chain(obs *observation) outcome {
 		own := h.tls.sitesOwn()
 		resp := &fingerprint.Response{Status: h.status, Header: h.header, Redirects: redirects, Body: h.body}
 		if m, ok := j.fps.Best(resp); ok {
-			return j.fromMatch(m, firstTLS, own)
+			return j.fromMatch(m, firstTLS, own, h.status, h.body)
 		}
 		if h.status >= 300 && h.status < 400 && h.location != "" {
 			next, err := h.url.Parse(h.location)
@@ -197,7 +197,7 @@ func (j *judge) chain(obs *observation) outcome {
 			redirects = append(redirects, next)
 			j.say("http.redirect", "host", h.url.Host, "status", strconv.Itoa(h.status), "url", next.Redacted())
 			if m, ok := j.fps.MatchRedirect(next); ok {
-				return j.fromMatch(m, firstTLS, own)
+				return j.fromMatch(m, firstTLS, own, h.status, h.body)
 			}
 			if next.Scheme != "http" && next.Scheme != "https" {
 				return outcome{method: method.Reachable, confidence: 0.6}
@@ -538,15 +538,24 @@ func vendorOf(t *tlsInfo) string {
 	return ""
 }
 
-func (j *judge) fromMatch(m fingerprint.Match, t *tlsInfo, own bool) outcome {
+// quotedPageText is more visible text than any product's block page has.
+const quotedPageText = 3000
+
+func (j *judge) fromMatch(m fingerprint.Match, t *tlsInfo, own bool, status int, body []byte) outcome {
 	what := strings.Join(m.Evidence, "; ")
 	if m.Kind == fingerprint.KindBlock {
 		j.say("page.blockpage", "vendor", m.Vendor, "evidence", what)
 		conf := m.Confidence
 		if own {
-			// The product's own page over the site's own TLS: the page's
-			// wording is specific, but nothing on the path could have
-			// sent it, so it is reported with less certainty.
+			// A product's page over the site's own TLS: nothing on the path
+			// could have sent it. A whole page that is that product's page
+			// (block-page sized) is still reported, with less certainty;
+			// the same words inside a longer page are the site's own
+			// content quoting it (an article, a help page).
+			if len(visibleText(body, quotedPageText)) > quotedPageText {
+				j.say("page.quotes-blockpage", "vendor", m.Vendor)
+				return outcome{method: method.Reachable, confidence: 0.7, sitesOwn: true}
+			}
 			j.say("page.blockpage-sites-tls")
 			conf *= 0.8
 		}
@@ -561,6 +570,9 @@ func (j *judge) fromMatch(m fingerprint.Match, t *tlsInfo, own bool) outcome {
 		return outcome{method: method.Reachable, confidence: 0.7 * m.Confidence, sitesOwn: own}
 	case fingerprints.ReasonServerDefault:
 		j.say("page.server-default", "vendor", m.Vendor, "evidence", what)
+		if status >= 500 || status == 404 || status == 410 {
+			return outcome{method: method.SiteDown, confidence: 0.6 * m.Confidence, sitesOwn: own}
+		}
 		return outcome{method: method.Reachable, confidence: 0.6 * m.Confidence, sitesOwn: own}
 	case fingerprints.ReasonUpstreamFailure:
 		j.say("page.upstream-failure", "evidence", what)
@@ -632,7 +644,7 @@ func (j *judge) fromStatus(h *hopObs, t *tlsInfo) outcome {
 	}
 	// The network could have written this answer.
 	title, phrase := blockText(h.body)
-	if st < 500 && phrase != "" && st != 404 && st != 410 {
+	if phrase != "" && st != 404 && st != 410 {
 		if title != "" {
 			j.say("page.reads-blocked-title", "title", title)
 		} else {

@@ -69,6 +69,20 @@ func TestSchemaRejects(t *testing.T) {
 	}
 }
 
+// TestSources: every fingerprint cites the page or document it was written
+// from (a URL or a repository path).
+func TestSources(t *testing.T) {
+	f, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fp := range f.Fingerprints {
+		if len(fp.Source) < 30 || !(strings.Contains(fp.Source, "http") || strings.Contains(fp.Source, "/")) {
+			t.Errorf("%s: source %q cites no page", fp.ID, fp.Source)
+		}
+	}
+}
+
 func TestLoadAndFacts(t *testing.T) {
 	f, err := Load()
 	if err != nil {
