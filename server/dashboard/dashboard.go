@@ -90,6 +90,9 @@ func New(ctx context.Context, opt Options) (*Dashboard, error) {
 	if err := opt.DB.Migrate(ctx, "dashboard", Migrations); err != nil {
 		return nil, err
 	}
+	if err := opt.DB.Migrate(ctx, "forum", forumMigrations); err != nil {
+		return nil, err
+	}
 	tmpl, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: templates: %w", err)
@@ -136,6 +139,15 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	page("POST /codes", admins, d.createCode)
 	page("GET /codes/{id}", admins, d.codePage)
 	page("POST /codes/{id}/revoke", admins, d.revokeCode)
+	page("GET /agreements", owners, d.agreementsPage)
+	page("POST /agreements", owners, d.proposeAgreement)
+	page("GET /agreements/{service}", owners, d.agreementPage)
+	page("POST /agreements/{service}/answer", owners, d.answerAgreement)
+	page("POST /agreements/{service}/posts", owners, d.postAgreement)
+	page("GET /forum", owners, d.forumPage)
+	page("GET /forum/open", owners, d.openServiceThread)
+	page("GET /forum/services/{id}", owners, d.serviceThread)
+	page("POST /forum/services/{id}/posts", owners, d.postServiceThread)
 	mux.Handle("GET /api/v1/aggregates", http.HandlerFunc(d.apiAggregates))
 }
 

@@ -109,6 +109,9 @@ func (d *Dashboard) nav(r *http.Request, u *User) []navItem {
 	if d.opt.Codes != nil && admins(u, r) {
 		items = append(items, navItem{Href: "/codes", Key: "nav.codes"})
 	}
+	if owners(u, r) && d.agreementStore() != nil {
+		items = append(items, navItem{Href: "/agreements", Key: "nav.agreements"}, navItem{Href: "/forum", Key: "nav.forum"})
+	}
 	items = append(items, navItem{Href: "/audit", Key: "nav.audit"})
 	for i := range items {
 		items[i].Current = r.URL.Path == items[i].Href || (items[i].Href != "/" && strings.HasPrefix(r.URL.Path, items[i].Href+"/"))
@@ -234,6 +237,7 @@ var tagClasses = map[string]string{
 	"approved": "govuk-tag--green", "blocked": "govuk-tag--red", "restricted": "govuk-tag--yellow",
 	"unknown": "govuk-tag--grey", "new": "govuk-tag--blue", "under-review": "govuk-tag--yellow", "kept-blocked": "govuk-tag--red",
 	"active": "govuk-tag--green", "revoked": "govuk-tag--grey", "expired": "govuk-tag--grey", "full": "govuk-tag--blue", "unusual": "govuk-tag--red",
+	"endorsed": "govuk-tag--green", "declined": "govuk-tag--red",
 }
 
 var funcs = template.FuncMap{
