@@ -13,7 +13,7 @@ ifneq ($(strip $(DETOUR_EXTENSION_IDS)),)
 LDFLAGS += -X github.com/detour-project/detour/shared/ids.Build=$(DETOUR_EXTENSION_IDS)
 endif
 
-.PHONY: all build go extension run demo test bench lint clean deps dist
+.PHONY: all build go extension run demo test bench lint clean deps dist macos-pkg
 
 all: build
 
@@ -52,6 +52,10 @@ bench: deps build
 # dist/: the MSI, .deb, .rpm, macOS archive, store zips and SHA256SUMS (scripts/dist.sh).
 dist: deps build
 	VERSION=$(VERSION) scripts/dist.sh
+
+# The macOS .pkg: on a Mac only (pkgbuild); see installer/macos/README.md.
+macos-pkg:
+	VERSION=$(VERSION) scripts/macos-pkg.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

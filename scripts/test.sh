@@ -52,9 +52,11 @@ grep -B 40 -E '^\s*--- FAIL|^panic:' test-results/go-test.log | tail -n 400
 count_go test-results/go-test.log
 [ "$rc" -eq 0 ] && echo "--- go test: ok" || { echo "--- go test: FAILED"; suites_failed=$((suites_failed+1)); }
 
-# The release packages, installed for real with dpkg (test/packages): after
-# the other Go tests, because it changes this machine's /etc and /usr/bin for
-# a few seconds; it skips itself unless root on Debian.
+# The release packages (test/packages): the .deb installed, upgraded and
+# removed for real with dpkg (only as root on Debian; it changes this
+# machine's /etc and /usr/bin for a few seconds, so it runs after the other Go
+# tests), the .rpm read back, and the macOS archives with detour built for
+# darwin/amd64 and darwin/arm64.
 suite "linux packages" test-results/packages.log \
   env DETOUR_TEST_PACKAGES=1 go test -v -count=1 -timeout 10m ./test/packages/
 count_go test-results/packages.log

@@ -14,7 +14,7 @@ import (
 func init() {
 	Add(Command{
 		Name:    "install",
-		Usage:   "[--system] [--browser LIST] [--dir DIR] [--root DIR [--bin-path PATH]] [--json]",
+		Usage:   "[--system] [--browser LIST] [--dir DIR] [--root DIR [--bin-path PATH] [--target-os OS]] [--json]",
 		Summary: "register detour with your browsers (native messaging)",
 		Run:     runInstall,
 	})
@@ -55,6 +55,7 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 	browsers := fs.String("browser", "", "comma-separated: "+strings.Join(installer.Browsers, ","))
 	dir := fs.String("dir", "", "write the manifest into this folder instead (e.g. a test profile's NativeMessagingHosts)")
 	binPath := fs.String("bin-path", "", "the path the manifests name: where detour will be installed (packaging, e.g. /usr/bin/detour)")
+	targetOS := fs.String("target-os", "", "with --root: stage another OS's machine-wide folders (packaging: linux, darwin)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,6 +65,12 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 	}
 	o.Dir = *dir
 	o.BinPath = *binPath
+	if *targetOS != "" {
+		if f.root == "" || !f.system {
+			return Fail(stderr, fmt.Errorf("install: --target-os stages files for another machine: it needs --system --root DIR"))
+		}
+		o.GOOS = *targetOS
+	}
 	if *browsers != "" {
 		for _, b := range strings.Split(*browsers, ",") {
 			o.Browsers = append(o.Browsers, strings.TrimSpace(b))

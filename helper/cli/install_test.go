@@ -114,3 +114,36 @@ func TestInstallSystemRootCommand(t *testing.T) {
 		t.Fatalf("left under the root: %v", ents)
 	}
 }
+
+// --target-os stages another OS's machine-wide folders (the macOS archive is
+// built on Linux); it makes sense only for staging.
+func TestInstallTargetOSCommand(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv("DETOUR_HOME", t.TempDir())
+	cmd, _ := Lookup("install")
+	var out bytes.Buffer
+	if code := cmd.Run([]string{"--target-os", "darwin"}, &out, &out); code == 0 || !strings.Contains(out.String(), "--system --root") {
+		t.Fatalf("--target-os without --root: %d %s", code, out.String())
+	}
+	out.Reset()
+	if code := cmd.Run([]string{"--system", "--root", root, "--bin-path", "/usr/local/bin/detour", "--target-os", "darwin", "--json"}, &out, &out); code != 0 {
+		t.Fatalf("%d %s", code, out.String())
+	}
+	var res installer.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range res.Written {
+		got = append(got, strings.TrimPrefix(e.Path, root))
+	}
+	want := []string{
+		"/Library/Google/Chrome/NativeMessagingHosts/org.detour.helper.json",
+		"/Library/Application Support/Chromium/NativeMessagingHosts/org.detour.helper.json",
+		"/Library/Microsoft/Edge/NativeMessagingHosts/org.detour.helper.json",
+		"/Library/Application Support/Mozilla/NativeMessagingHosts/org.detour.helper.json",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("wrote\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
