@@ -48,7 +48,14 @@ type Options struct {
 
 	// openKeyring opens the keyring: keyring.Open, unless a test slows it.
 	openKeyring func(paths.Dirs) (keyring.Store, error)
+	// stopped, if set, receives the names of owned goroutines still running
+	// when Run returns (tests: none).
+	stopped func(left []string)
 }
+
+// shutdownWait bounds how long Run waits for its goroutines at shutdown;
+// one still running then is a bug, named in the log.
+const shutdownWait = 10 * time.Second
 
 // lockWait is how long a second agent waits for the lock when the holder
 // does not answer on the socket (it may be shutting down) before giving up.
@@ -118,7 +125,7 @@ func Run(ctx context.Context, opts Options) error {
 		timeout = 30 * time.Second
 	}
 	srv := newServer(log, timeout)
-	env := &Env{Dirs: dirs, Config: cfg, Log: log, Reg: NewRegistry(srv.broadcast)}
+	env := &Env{Dirs: dirs, Config: cfg, Log: log, Reg: NewRegistry(srv.broadcast), owned: &owned{running: map[string]int{}}}
 	srv.reg = env.Reg
 	if set, err := protocol.Load(); err != nil {
 		log.Error("protocol schemas did not compile; requests are not validated", "err", err)
@@ -155,7 +162,7 @@ func Run(ctx context.Context, opts Options) error {
 		opener = keyring.Open
 	}
 	secrets := make(chan keyring.Store, 1)
-	go func() { secrets <- openSecrets(dirs, log, opener) }()
+	env.Go("keyring opener", func() { secrets <- openSecrets(runCtx, dirs, log, opener) })
 	for _, s := range []struct {
 		name  string
 		setup func(context.Context, *Env) error
@@ -198,7 +205,7 @@ func Run(ctx context.Context, opts Options) error {
 		if logFile != nil {
 			trayLog = logFile
 		}
-		go superviseTray(runCtx, log, path, trayLog)
+		env.Go("tray supervisor", func() { superviseTray(runCtx, log, path, trayLog) })
 	}
 
 	<-ctx.Done()
@@ -207,6 +214,14 @@ func Run(ctx context.Context, opts Options) error {
 	ln.Close() // removes the socket file (SetUnlinkOnClose)
 	<-served
 	<-allReady // no setup, and no call to Ready, outlives Run
+	left := env.owned.wait(shutdownWait)
+	if len(left) > 0 {
+		log.Error("agent stopping with goroutines that did not end", "running", left, "waited", shutdownWait)
+	}
+	if opts.stopped != nil {
+		opts.stopped(left)
+	}
+	log.Info("agent stopped")
 	return nil
 }
 
@@ -271,8 +286,10 @@ func adopt(into, from *Registry, waiting []string) {
 }
 
 // openSecrets opens the keyring, bounded: keyring.Open has its own timeout,
-// but a Secret Service that hangs must not hold the reports subsystem past it.
-func openSecrets(dirs paths.Dirs, log *slog.Logger, open func(paths.Dirs) (keyring.Store, error)) keyring.Store {
+// but a Secret Service that hangs must not hold the reports subsystem past
+// it, nor the agent's shutdown. (The call into the keyring itself is the one
+// goroutine the agent cannot own: a hung D-Bus call cannot be cancelled.)
+func openSecrets(ctx context.Context, dirs paths.Dirs, log *slog.Logger, open func(paths.Dirs) (keyring.Store, error)) keyring.Store {
 	type result struct {
 		s   keyring.Store
 		err error
@@ -294,6 +311,8 @@ func openSecrets(dirs paths.Dirs, log *slog.Logger, open func(paths.Dirs) (keyri
 		return r.s
 	case <-time.After(keyring.DefaultTimeout + 2*time.Second):
 		log.Error("keyring did not open in time; running without secrets")
+		return nil
+	case <-ctx.Done():
 		return nil
 	}
 }

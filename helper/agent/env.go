@@ -30,6 +30,10 @@ type Env struct {
 	Diagnose func(ctx context.Context, rawURL string) (probe.Verdict, error)
 	// Whitelist is set by the whitelist subsystem.
 	Whitelist WhitelistView
+
+	// owned tracks the goroutines started with Go (shared by copies of
+	// the Env, as a background setup makes).
+	owned *owned
 }
 
 // WhitelistView is what other subsystems may ask of the synced whitelist.

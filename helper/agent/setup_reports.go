@@ -77,8 +77,8 @@ func setupReports(ctx context.Context, env *Env) error {
 		}
 		return protocol.EnrolResult{Hub: e.Hub, Org: e.Org, WhitelistKeys: e.WhitelistKeys}, nil
 	})
-	go rep.Run(ctx)
-	go enrolManaged(ctx, env, rep)
+	env.Go("report sender", func() { rep.Run(ctx) })
+	env.Go("managed enrolment", func() { enrolManaged(ctx, env, rep) })
 	return nil
 }
 

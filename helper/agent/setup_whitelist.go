@@ -78,8 +78,8 @@ func setupWhitelist(ctx context.Context, env *Env) error {
 	env.Reg.Status(SectionHub, func() any { return protocol.HubStatus{Reachable: c.Status().Reachable} })
 
 	cfg.changed() // the starting point for watchConfig and sync
-	go c.Run(ctx)
-	go watchConfig(ctx, cfg, c.Kick)
+	env.Go("whitelist client", func() { c.Run(ctx) })
+	env.Go("config watcher", func() { watchConfig(ctx, cfg, c.Kick) })
 	return nil
 }
 

@@ -124,12 +124,19 @@ func (c *Client) pushSession(ctx context.Context, hub string) error {
 	conn.SetReadLimit(MaxEnvelope)
 	c.touch()
 
-	// Closing the connection is what unblocks ReadMessage.
+	// Closing the connection is what unblocks ReadMessage. The pinger is
+	// owned by this call: it ends, and is waited for, when the call returns.
+	finished := make(chan struct{})
+	pinger := make(chan struct{})
+	defer func() { close(finished); <-pinger }()
 	go func() {
+		defer close(pinger)
 		t := time.NewTicker(pingEvery)
 		defer t.Stop()
 		for {
 			select {
+			case <-finished:
+				return
 			case <-ctx.Done():
 				conn.Close()
 				return
