@@ -64,6 +64,11 @@ type Options struct {
 	// Codes are the enrolment codes and devices (the reports domain); nil
 	// hides the codes pages.
 	Codes Codes
+	// SSO lists the OpenID Connect providers people may sign in with;
+	// nil: local accounts only. SSONow is the ID token verifier's clock
+	// (time.Now when nil; tests move it).
+	SSO    *SSOConfig
+	SSONow func() time.Time
 }
 
 // Dashboard serves the IT dashboard.
@@ -74,6 +79,7 @@ type Dashboard struct {
 	assets   fs.FS
 	ix       atomic.Pointer[index] // the current whitelist's index; see index
 	hooks    hooks                 // invitation hooks by kind
+	sso      *sso
 }
 
 // New migrates the dashboard's tables and parses its templates.
@@ -98,7 +104,15 @@ func New(ctx context.Context, opt Options) (*Dashboard, error) {
 		return nil, fmt.Errorf("dashboard: templates: %w", err)
 	}
 	sub, _ := fs.Sub(assetFS, "assets")
-	return &Dashboard{opt: opt, tmpl: tmpl, throttle: newThrottle(), assets: sub}, nil
+	if opt.SSO != nil {
+		if err := opt.SSO.check(); err != nil {
+			return nil, fmt.Errorf("dashboard: %w", err)
+		}
+	}
+	if opt.SSONow == nil {
+		opt.SSONow = time.Now
+	}
+	return &Dashboard{opt: opt, tmpl: tmpl, throttle: newThrottle(), assets: sub, sso: &sso{cfg: opt.SSO, now: opt.SSONow}}, nil
 }
 
 // Routes adds the dashboard's routes to mux. Every page route names the
@@ -133,6 +147,8 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	page("POST /people/{email}/role", sectorOnly, d.changeRole)
 	page("POST /people/{email}/remove", admins, d.removePerson)
 	page("POST /invitations/{id}/revoke", admins, d.revokeInvitation)
+	mux.Handle("GET /sso/{id}/start", d.headers(http.HandlerFunc(d.ssoStart)))
+	mux.Handle("GET /sso/{id}/callback", d.headers(http.HandlerFunc(d.ssoCallback)))
 	mux.Handle("GET /invite/{token}", d.headers(http.HandlerFunc(d.invitationForm)))
 	mux.Handle("POST /invite/{token}", d.headers(http.HandlerFunc(d.acceptInvitationForm)))
 	page("GET /codes", admins, d.codesPage)
@@ -303,6 +319,7 @@ func (d *Dashboard) renderSignIn(w http.ResponseWriter, r *http.Request, code in
 	p.CSRF = tok
 	p.Error = errKey
 	p.Email = r.PostFormValue("email")
+	p.Form = d.ssoButtons()
 	d.render(w, r, code, "signin", p)
 }
 

@@ -110,6 +110,7 @@ type browser struct {
 	e    *env
 	c    *http.Client
 	csrf string
+	last *url.URL // the last URL asked for (to resolve a relative redirect)
 }
 
 func (e *env) browser() *browser {
@@ -142,6 +143,7 @@ func (b *browser) do(req *http.Request) resp {
 
 func (b *browser) get(path string) resp {
 	req, _ := http.NewRequest("GET", b.e.srv.URL+path, nil)
+	b.last = req.URL
 	return b.do(req)
 }
 

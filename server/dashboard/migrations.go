@@ -91,4 +91,26 @@ var Migrations = []store.Step{{
 	ALTER TABLE dash_api_tokens ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
 	ALTER TABLE dash_api_tokens ADD COLUMN revoked_at TEXT NOT NULL DEFAULT '';
 	ALTER TABLE dash_api_tokens ADD COLUMN last_used TEXT NOT NULL DEFAULT '';`,
+}, {
+	// Single sign-on (sso.go): the identity an account is linked to and the
+	// one-time states of sign-ins under way. A second factor for local
+	// accounts (totp.go): the TOTP secret and hashed recovery codes.
+	Version: 3,
+	SQL: `ALTER TABLE dash_users ADD COLUMN sso_subject TEXT NOT NULL DEFAULT '';
+	ALTER TABLE dash_users ADD COLUMN totp_secret TEXT NOT NULL DEFAULT '';
+	ALTER TABLE dash_users ADD COLUMN totp_step INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE dash_sso_states (
+		state_hash TEXT PRIMARY KEY,
+		provider   TEXT NOT NULL,
+		verifier   TEXT NOT NULL,
+		nonce      TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		expires_at TEXT NOT NULL
+	);
+	CREATE TABLE dash_recovery_codes (
+		email     TEXT NOT NULL,
+		code_hash TEXT NOT NULL,
+		used_at   TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (email, code_hash)
+	);`,
 }}

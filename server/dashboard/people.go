@@ -91,13 +91,13 @@ type peopleForm struct {
 	Role  string
 	Org   string
 	// Link is set once, on the answer to the POST that made the invitation.
-	Link     string
-	LinkFor  string
-	Expires  string
-	Pending  []pendingRow
-	Sector   bool
-	MyOrg    string
-	Notice   string // translated
+	Link    string
+	LinkFor string
+	Expires string
+	Pending []pendingRow
+	Sector  bool
+	MyOrg   string
+	Notice  string // translated
 }
 
 type pendingRow struct {

@@ -38,6 +38,9 @@ type Config struct {
 	// Examples imports the fictional example organisations and policies
 	// into a catalog that has none (demos: `serve --examples`).
 	Examples bool
+	// SSOFile is the dashboard's single sign-on configuration (JSON, see
+	// dashboard.SSOConfig); empty: local accounts only.
+	SSOFile string
 	// MasterKeyFile names the master key (32 or more random bytes, the same
 	// file on every hub of a cluster): with it the whitelist signing keys
 	// and token issuer keys live in the database, sealed with it. Without

@@ -16,7 +16,16 @@ func (h *Hub) setupDashboard(ctx context.Context) error {
 	if h.Reports != nil { // a nil *reports.Service would be a non-nil Codes
 		codes = h.Reports
 	}
+	var ssoCfg *dashboard.SSOConfig
+	if h.Cfg.SSOFile != "" {
+		c, err := dashboard.LoadSSOConfig(h.Cfg.SSOFile)
+		if err != nil {
+			return err
+		}
+		ssoCfg = c
+	}
 	d, err := dashboard.New(ctx, dashboard.Options{
+		SSO:   ssoCfg,
 		Codes: codes,
 		DB:    h.DB,
 		// Read lazily: the catalog may be replaced after set-up.

@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -45,7 +45,12 @@ before(async () => {
   mkdirSync(RESULTS, { recursive: true });
   data = mkdtempSync(join(tmpdir(), 'detour-dashboard-'));
   const port = await freePort();
-  hub = spawn(SERVER, ['serve', '--addr', `127.0.0.1:${port}`, '--data', data, '--examples'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A single sign-on provider, so the sign-in page shows its button (the
+  // provider is discovered only when the button is used: never here).
+  const sso = join(data, 'sso.json');
+  writeFileSync(sso, JSON.stringify({ providers: [{ id: 'entra', name: 'Example Entra ID', issuer: 'http://127.0.0.1:9',
+    client_id: 'detour', client_secret: 'x', allowed_domains: ['example.org'], default_role: 'viewer' }] }));
+  hub = spawn(SERVER, ['serve', '--addr', `127.0.0.1:${port}`, '--data', data, '--examples', '--sso', sso], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   hub.stderr.on('data', (b) => { log += b; });
   await new Promise((resolve, reject) => {
@@ -95,6 +100,7 @@ test('dashboard: sign in, review an item, every page accessible in English and W
   // Sign in with the one-time password, then choose a new one.
   await page.goto(`${base}/`);
   assert.match(page.url(), /\/sign-in$/);
+  assert.match(await page.textContent('main'), /Sign in with Example Entra ID/);
   await axeCheck(page, 'sign-in');
   await shot(page, 'sign-in');
   await page.fill('#email', 'it-lead@example.org');
