@@ -242,7 +242,7 @@ function reportAvailability() {
 
 async function report(id, need) {
   const rec = await getBlock(id);
-  if (!rec) throw new HelperError(5, 'no such block');
+  if (!rec) throw new HelperError(CODES.INVALID_PARAMS, 'no such block');
   const av = reportAvailability();
   if (!av.available) return { ok: false, why: av.why };
   try {
