@@ -99,6 +99,9 @@ func New(ctx context.Context, opt Options) (*Dashboard, error) {
 	if err := opt.DB.Migrate(ctx, "forum", forumMigrations); err != nil {
 		return nil, err
 	}
+	if err := opt.DB.Migrate(ctx, "directory", directoryMigrations); err != nil {
+		return nil, err
+	}
 	tmpl, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: templates: %w", err)
@@ -112,7 +115,9 @@ func New(ctx context.Context, opt Options) (*Dashboard, error) {
 	if opt.SSONow == nil {
 		opt.SSONow = time.Now
 	}
-	return &Dashboard{opt: opt, tmpl: tmpl, throttle: newThrottle(), assets: sub, sso: &sso{cfg: opt.SSO, now: opt.SSONow}}, nil
+	d := &Dashboard{opt: opt, tmpl: tmpl, throttle: newThrottle(), assets: sub, sso: &sso{cfg: opt.SSO, now: opt.SSONow}}
+	d.OnInvitationAccepted(KindOwner, d.ownerAccepted)
+	return d, nil
 }
 
 // Routes adds the dashboard's routes to mux. Every page route names the
@@ -160,6 +165,9 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	page("GET /agreements/{service}", owners, d.agreementPage)
 	page("POST /agreements/{service}/answer", owners, d.answerAgreement)
 	page("POST /agreements/{service}/posts", owners, d.postAgreement)
+	page("GET /directory", owners, d.directoryPage)
+	page("POST /directory/me", owners, d.saveEntry)
+	page("POST /directory/invite", sectorOnly, d.inviteOwner)
 	page("GET /forum", owners, d.forumPage)
 	page("GET /forum/open", owners, d.openServiceThread)
 	page("GET /forum/services/{id}", owners, d.serviceThread)

@@ -112,6 +112,9 @@ func (d *Dashboard) nav(r *http.Request, u *User) []navItem {
 	if owners(u, r) && d.agreementStore() != nil {
 		items = append(items, navItem{Href: "/agreements", Key: "nav.agreements"}, navItem{Href: "/forum", Key: "nav.forum"})
 	}
+	if owners(u, r) {
+		items = append(items, navItem{Href: "/directory", Key: "nav.directory"})
+	}
 	items = append(items, navItem{Href: "/audit", Key: "nav.audit"})
 	for i := range items {
 		items[i].Current = r.URL.Path == items[i].Href || (items[i].Href != "/" && strings.HasPrefix(r.URL.Path, items[i].Href+"/"))
