@@ -165,6 +165,7 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	page("GET /agreements/{service}", owners, d.agreementPage)
 	page("POST /agreements/{service}/answer", owners, d.answerAgreement)
 	page("POST /agreements/{service}/posts", owners, d.postAgreement)
+	page("GET /common-ground", anyone, d.commonGroundPage)
 	page("GET /directory", owners, d.directoryPage)
 	page("POST /directory/me", owners, d.saveEntry)
 	page("POST /directory/invite", sectorOnly, d.inviteOwner)

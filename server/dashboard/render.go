@@ -99,7 +99,7 @@ func (d *Dashboard) nav(r *http.Request, u *User) []navItem {
 	} else {
 		items = append(items, navItem{Href: "/orgs/" + url.PathEscape(u.Org), Key: "nav.my_org"})
 	}
-	items = append(items, navItem{Href: "/matrix", Key: "nav.matrix"}, navItem{Href: "/review", Key: "nav.review"})
+	items = append(items, navItem{Href: "/matrix", Key: "nav.matrix"}, navItem{Href: "/common-ground", Key: "nav.common"}, navItem{Href: "/review", Key: "nav.review"})
 	if u.Role == RoleSectorAdmin {
 		items = append(items, navItem{Href: "/contacts", Key: "nav.contacts"})
 	}
