@@ -27,7 +27,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A worktree sharing another checkout's node_modules through a link: npm ci
+  # would empty the shared folder through it and leave a private copy here.
+  # The checkout that owns the folder installs into it.
+  :
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "deps: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
