@@ -126,9 +126,9 @@ async function handleSignal(tabId, url, sig, mode = 'prompt') {
   }
   const v = combine(cand, diag);
   const st = await currentSettings();
-  decided({ host: o.host, prompt: v.prompt && !isPaused(st), mode, blocked: v.blocked, method: v.method, vendor: v.vendor,
+  decided({ host: o.host, prompt: v.prompt && !isPaused(st), mode, blocked: v.blocked, possible: v.possible, method: v.method, vendor: v.vendor,
     source: v.source, browserMethod: cand.method, helperMethod: diag?.method ?? null, helperError: helperNote });
-  if (!v.blocked) return null;
+  if (!v.blocked && !v.possible) return null;
   const rec = {
     id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
     time: Date.now(),
@@ -138,6 +138,7 @@ async function handleSignal(tabId, url, sig, mode = 'prompt') {
     serviceName: o.service.name,
     category: o.service.category,
     method: v.method,
+    possible: v.possible === true,
     vendor: v.vendor,
     vendorName: v.vendor ? SNAPSHOT.vendors?.[v.vendor] ?? v.vendor : null,
     confidence: v.confidence,
@@ -147,7 +148,9 @@ async function handleSignal(tabId, url, sig, mode = 'prompt') {
     paused: isPaused(st),
     reported: null,
   };
-  if (st.report_automatically && !rec.paused) {
+  // Only a proven block is reported without asking: a possible one waits
+  // for the person, who knows whether they could work.
+  if (st.report_automatically && !rec.paused && !rec.possible) {
     try {
       await helper.request('report', reportRequest(rec, 'other'));
       rec.reported = { state: 'queued', need: 'other', automatic: true };
@@ -295,7 +298,7 @@ async function pageSignal(msg, sender) {
   const fp = matchPage(SNAPSHOT.rules, { title: String(msg.title ?? ''), html: String(msg.html ?? '') });
   if (!fp) return null;
   const rec = await handleSignal(tabId, sender.url, { pageMatch: fp }, 'banner');
-  return rec ? { banner: { id: rec.id, name: rec.serviceName, method: rec.method } } : null;
+  return rec ? { banner: { id: rec.id, name: rec.serviceName, method: rec.method, possible: rec.possible } } : null;
 }
 
 // What a content script (running in a web page) may ask.

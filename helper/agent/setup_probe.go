@@ -41,6 +41,12 @@ func setupProbe(ctx context.Context, env *Env) error {
 		opts.Timeout = diagnoseTimeout
 	}
 	opts = probe.WithDefaults(opts)
+	// The hub's control measurement, when the enrolled hub offers it: asked
+	// only for an ambiguous verdict, naming the catalog host only.
+	opts.Control = &probe.Control{
+		Hub:     func() string { return env.Config.Get().Hub },
+		HostFor: func(host string) string { return catalogHost(env, host) },
+	}
 	d := newDiagnoser(opts, func(host string) *string { return catalogID(env, host) })
 	env.Diagnose = func(ctx context.Context, rawURL string) (probe.Verdict, error) {
 		origin, err := originOf(rawURL)
@@ -89,6 +95,23 @@ func catalogID(env *Env, host string) *string {
 		return &id
 	}
 	return nil
+}
+
+// catalogHost is the catalog's own host name for host (zoom.us for
+// tenant.zoom.us), "" when host is not a catalog host: what may be named to
+// the hub.
+func catalogHost(env *Env, host string) string {
+	doc := whitelist.SeedIndex().Document()
+	if env.Whitelist != nil {
+		if cur := env.Whitelist.Current(); cur != nil {
+			doc = cur
+		}
+	}
+	if doc == nil {
+		return ""
+	}
+	_, matched := doc.MatchHost(host)
+	return matched
 }
 
 // originOf keeps only scheme, host and port: the path and query of the
@@ -196,6 +219,7 @@ func (d *diagnoser) evictLocked() {
 
 func copyVerdict(v probe.Verdict) probe.Verdict {
 	v.Evidence = append([]string(nil), v.Evidence...)
+	v.Facts = append([]protocol.Fact(nil), v.Facts...)
 	return v
 }
 
@@ -259,25 +283,37 @@ func withSignal(v probe.Verdict, s *protocol.Signal) probe.Verdict {
 	if m == "" {
 		return v
 	}
-	seen := "the browser reported " + strings.TrimSpace(s.Error)
+	// What the browser saw, as a fact: its error string or its status.
+	what, val := "error", strings.TrimSpace(s.Error)
 	if s.Error == "" {
-		seen = fmt.Sprintf("the browser saw status %d", s.Status)
+		what, val = "status", fmt.Sprint(s.Status)
 	}
 	switch {
 	case m == method.BrowserPolicy:
-		v.Blocked, v.Method, v.Vendor, v.Confidence = true, method.BrowserPolicy, nil, 0.95
-		v.Evidence = append(v.Evidence, seen+": the browser itself blocks this site by enterprise policy")
+		v.Blocked, v.Possible, v.Method, v.Vendor, v.Confidence = true, false, method.BrowserPolicy, nil, 0.95
+		addFact(&v, "browser."+what+"-policy", what, val)
 	case m == v.Method:
 		v.Confidence = min(0.99, v.Confidence+0.1)
-		v.Evidence = append(v.Evidence, seen+", which agrees")
+		addFact(&v, "browser."+what+"-agrees", what, val)
 	case v.Method == method.Unknown && method.IsBlock(m):
-		v.Blocked, v.Method, v.Confidence = true, m, 0.5
-		v.Evidence = append(v.Evidence, seen+"; the probe could not tell, so the browser's observation decides")
+		v.Blocked, v.Possible, v.Method, v.Confidence = true, false, m, 0.5
+		addFact(&v, "browser."+what+"-decides", what, val)
 	case v.Method == method.Unknown:
 		v.Method, v.Confidence = m, 0.4
-		v.Evidence = append(v.Evidence, seen)
+		addFact(&v, "browser."+what, what, val)
 	}
 	return v
+}
+
+// addFact appends a fact and its English sentence, keeping evidence and
+// facts one for one.
+func addFact(v *probe.Verdict, code string, kv ...string) {
+	f := protocol.Fact{Code: code, Values: map[string]string{}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		f.Values[kv[i]] = kv[i+1]
+	}
+	v.Facts = append(v.Facts, f)
+	v.Evidence = append(v.Evidence, probe.Render(f))
 }
 
 // withRedirectSignal uses the host the browser was redirected to: a known
@@ -293,19 +329,20 @@ func withRedirectSignal(v probe.Verdict, s *protocol.Signal) probe.Verdict {
 	if !ok || m.Kind != fingerprint.KindBlock {
 		return v
 	}
-	seen := fmt.Sprintf("the browser was redirected to %s, %s's block page", host, m.Vendor)
 	switch {
 	case v.Blocked && v.Vendor == nil:
 		vendor := m.Vendor
 		v.Vendor = &vendor
-		v.Evidence = append(v.Evidence, seen)
+		addFact(&v, "browser.redirect-blockpage", "host", host, "vendor", m.Vendor)
 	case v.Blocked && *v.Vendor == m.Vendor:
 		v.Confidence = min(0.99, v.Confidence+0.1)
-		v.Evidence = append(v.Evidence, seen+", which agrees")
-	case !v.Blocked && (v.Method == method.Reachable || v.Method == method.Unknown):
+		addFact(&v, "browser.redirect-agrees", "host", host, "vendor", m.Vendor)
+	case !v.Blocked && (v.Possible || v.Method == method.Reachable || v.Method == method.Unknown):
+		// The browser itself was sent to a product's block host: that is
+		// specific, and settles a possible block.
 		vendor := m.Vendor
-		v.Blocked, v.Method, v.Vendor, v.Confidence = true, method.HTTPBlockpage, &vendor, 0.8
-		v.Evidence = append(v.Evidence, seen)
+		v.Blocked, v.Possible, v.Method, v.Vendor, v.Confidence = true, false, method.HTTPBlockpage, &vendor, 0.8
+		addFact(&v, "browser.redirect-blockpage", "host", host, "vendor", m.Vendor)
 	}
 	return v
 }

@@ -1,8 +1,11 @@
 package probe
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -41,5 +44,53 @@ func TestFactCatalog(t *testing.T) {
 	got := Render(protocol.Fact{Code: "dns.answer", Values: map[string]string{"resolver": "R", "addrs": "1.2.3.4", "host": "h"}})
 	if got != "R answered 1.2.3.4 for h" {
 		t.Errorf("Render = %q", got)
+	}
+}
+
+// TestFactCatalogsInStep: the extension's catalogs carry every fact: the
+// English message is exactly the sentence here, and the Welsh one fills
+// the same {name} placeholders.
+func TestFactCatalogsInStep(t *testing.T) {
+	load := func(lang string) map[string]struct {
+		Message string `json:"message"`
+	} {
+		b, err := os.ReadFile("../../extension/_locales/" + lang + "/messages.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]struct {
+			Message string `json:"message"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	en, cy := load("en"), load("cy")
+	ph := regexp.MustCompile(`\{[a-z]+\}`)
+	names := func(s string) string {
+		got := ph.FindAllString(s, -1)
+		sort.Strings(got)
+		return strings.Join(slices.Compact(got), ",")
+	}
+	for code, text := range FactText {
+		key := "fact_" + strings.NewReplacer(".", "_", "-", "_").Replace(code)
+		if en[key].Message != text {
+			t.Errorf("en %s = %q, want %q", key, en[key].Message, text)
+		}
+		if cy[key].Message == "" || names(cy[key].Message) != names(text) {
+			t.Errorf("cy %s = %q: placeholders %s, want %s", key, cy[key].Message, names(cy[key].Message), names(text))
+		}
+	}
+	for key := range en {
+		if code, ok := strings.CutPrefix(key, "fact_"); ok {
+			found := false
+			for c := range FactText {
+				found = found || strings.NewReplacer(".", "_", "-", "_").Replace(c) == code
+			}
+			if !found {
+				t.Errorf("catalog has %s, which no fact uses", key)
+			}
+		}
 	}
 }

@@ -128,9 +128,13 @@ func (h *hopObs) failed() bool { return !h.answered }
 
 // controlObs is the hub's outside view of the host (see control.go).
 type controlObs struct {
-	status int
+	host   string // the catalog host the hub fetched
+	status int    // 0 when the hub could not fetch it (err says why)
 	title  string
 	length int
 	public bool // the hub saw a chain ending in a public root
 	err    string
+	// unavailable: the hub did not answer (refused, rate-limited, down);
+	// then nothing is known about the site.
+	unavailable bool
 }

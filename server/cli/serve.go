@@ -26,6 +26,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "and this key (PEM)")
 	fs.BoolVar(&cfg.Round, "round", false, "round counts at or above k to the nearest 5 (ONS 10-5 style)")
+	fs.BoolVar(&cfg.Control, "control", false, "offer the control measurement GET /api/v1/control for catalog hosts (a hub outside its members' networks)")
 	fs.BoolVar(&cfg.Examples, "examples", false, "import the fictional example organisations and policies into a catalog that has none (demos)")
 	fs.StringVar(&cfg.SSOFile, "sso", "", "single sign-on for the dashboard: a JSON file of OpenID Connect providers (see server/dashboard/README.md)")
 	logFormat := fs.String("log-format", envOr("DETOUR_LOG_FORMAT", "text"), "log format: text or json (one JSON object a line, for a log collector)")

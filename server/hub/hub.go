@@ -16,6 +16,7 @@ import (
 
 	"github.com/detour-project/detour/server/aggregates"
 	"github.com/detour-project/detour/server/catalog"
+	"github.com/detour-project/detour/server/control"
 	"github.com/detour-project/detour/server/masterkey"
 	"github.com/detour-project/detour/server/metrics"
 	"github.com/detour-project/detour/server/reports"
@@ -53,6 +54,12 @@ type Config struct {
 	// MoveKeysToDB imports DATA/keys into the database before the hub opens
 	// its keys there (`admin key move-to-db`); it needs MasterKeyFile.
 	MoveKeysToDB bool
+	// Control offers the control measurement, GET /api/v1/control (serve
+	// --control): for a hub that sits outside its members' networks.
+	Control bool
+	// ControlConfig overrides the control measurement's fetcher (tests: a
+	// loopback "outside world"); its CatalogHost is always the hub's.
+	ControlConfig *control.Config
 }
 
 // Hub is one running hub: its database and its domains.
@@ -132,7 +139,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Hub, error) {
 		h.Close()
 		return nil, err
 	}
-	for _, setup := range []func(context.Context) error{h.setupWhitelist, h.setupReports, h.setupDashboard, h.setupOps} {
+	for _, setup := range []func(context.Context) error{h.setupWhitelist, h.setupReports, h.setupDashboard, h.setupOps, h.setupControl} {
 		if err := setup(ctx); err != nil {
 			h.Close()
 			return nil, err

@@ -21,7 +21,7 @@
     bar.setAttribute('role', 'alert');
     bar.style.cssText = 'font: 19px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; background: #ffdd00; color: #0b0c0c; border-bottom: 5px solid #0b0c0c; padding: 12px 20px; display: flex; gap: 16px; align-items: center; flex-wrap: wrap;';
     const text = document.createElement('strong');
-    text.textContent = api.i18n.getMessage('bannerText', [b.name]);
+    text.textContent = api.i18n.getMessage(b.possible ? 'bannerTextPossible' : 'bannerText', [b.name]);
     const button = document.createElement('button');
     button.type = 'button';
     button.textContent = api.i18n.getMessage('bannerButton');

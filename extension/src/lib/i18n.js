@@ -52,10 +52,23 @@ export function apply(root) {
   }
 }
 
-// Renders an evidence item: {key, args} from the extension, {text} from the helper.
+// factKey names a helper fact's message: "fact_" + its code.
+export function factKey(code) { return 'fact_' + String(code).replace(/[.-]/g, '_'); }
+
+// factText renders a helper fact {code, values} from the catalog, its
+// {name} placeholders filled with the values (text, never markup); null
+// when this version's catalog does not know the code.
+export function factText(f) {
+  if (!f || typeof f.code !== 'string' || !has(factKey(f.code))) return null;
+  const vals = f.values ?? {};
+  return t(factKey(f.code)).replace(/\{([a-z]+)\}/g, (_, n) => String(vals[n] ?? ''));
+}
+
+// Renders an evidence item: {key, args} from the extension; from the helper,
+// {fact} in the page's language, else the helper's English {text}.
 export function evidenceText(e) {
   if (e && e.key && has(e.key)) return t(e.key, e.args ?? []);
-  return String(e?.text ?? '');
+  return factText(e?.fact) ?? String(e?.text ?? '');
 }
 
 export function methodKey(m) { return 'method_' + String(m || 'unknown').replace(/-/g, '_'); }

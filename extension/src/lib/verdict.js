@@ -89,13 +89,21 @@ export function browserCandidate(sig) {
 // null when the helper is absent, lacks diagnose, or failed.
 export function combine(cand, helper) {
   const evidence = [...(cand.evidence ?? [])];
-  const out = (blocked, method, vendor, confidence, source) =>
-    ({ prompt: blocked, blocked, method, vendor: vendor ?? null, confidence, source, evidence });
+  const out = (blocked, method, vendor, confidence, source, possible = false) =>
+    ({ prompt: blocked || possible, blocked, possible, method, vendor: vendor ?? null, confidence, source, evidence });
   if (cand.ignore) return out(false, 'unknown', null, 0, 'browser');
   if (helper && typeof helper === 'object') {
-    for (const t of Array.isArray(helper.evidence) ? helper.evidence : []) {
-      if (typeof t === 'string') evidence.push({ text: t.slice(0, 300) });
-    }
+    const texts = Array.isArray(helper.evidence) ? helper.evidence : [];
+    // Facts are the evidence in coded form, one for one; from a helper
+    // whose lists disagree, only the English text is used.
+    const facts = Array.isArray(helper.facts) && helper.facts.length === texts.length ? helper.facts : [];
+    texts.forEach((t, i) => {
+      if (typeof t !== 'string') return;
+      const item = { text: t.slice(0, 300) };
+      const f = factOf(facts[i]);
+      if (f) item.fact = f;
+      evidence.push(item);
+    });
     const hc = Number(helper.confidence) || 0;
     // The browser's own policy block and its proxy's refusal stand whatever
     // the helper saw from outside the browser.
@@ -108,12 +116,29 @@ export function combine(cand, helper) {
       if (helper.method === 'tls-intercepted' && cand.method === 'unknown') return out(false, 'tls-intercepted', helper.vendor, hc, 'helper');
       return out(true, helper.method, helper.vendor ?? cand.vendor, hc, 'helper');
     }
+    // Possibly blocked: the alternative is offered, without claiming a block.
+    if (helper.blocked !== true && helper.possible === true && isBlock(helper.method) && hc > 0) {
+      return out(false, helper.method, helper.vendor ?? null, hc, 'helper', true);
+    }
     if (helper.blocked === false && hc >= HELPER_THRESHOLD) return out(false, helper.method || 'reachable', null, hc, 'helper');
     // The helper is unsure: fall through to the browser's own signal.
   }
   if (NO_PROMPT.includes(cand.method)) return out(false, cand.method, null, cand.confidence, 'browser');
   const blocked = isBlock(cand.method) && cand.method !== 'tls-intercepted' && cand.confidence >= BROWSER_THRESHOLD;
   return out(blocked, cand.method, cand.vendor, cand.confidence, 'browser');
+}
+
+// factOf keeps a helper fact ({code, values}) only in its documented shape:
+// a short code and string values, which the pages render as text.
+export function factOf(f) {
+  if (!f || typeof f !== 'object' || typeof f.code !== 'string' || !/^[a-z0-9]+([.-][a-z0-9]+)*$/.test(f.code) || f.code.length > 64) return null;
+  const values = {};
+  if (f.values && typeof f.values === 'object') {
+    for (const [k, v] of Object.entries(f.values).slice(0, 8)) {
+      if (/^[a-z]+$/.test(k) && typeof v === 'string') values[k] = v.slice(0, 300);
+    }
+  }
+  return { code: f.code, values };
 }
 
 // Whether prompts are paused now (settings.paused_until is RFC 3339 or null).

@@ -50,7 +50,8 @@ function render(s) {
     li.dataset.host = b.host;
     const strong = document.createElement('strong');
     strong.textContent = b.serviceName || b.host;
-    li.append(strong, ' ', t('recentLine', [b.host, t(methodKey(b.method) + '_short'), new Date(b.time).toLocaleTimeString(currentLang() === 'cy' ? 'cy-GB' : 'en-GB', { hour: '2-digit', minute: '2-digit', hour12: false })]));
+    if (b.possible) li.dataset.verdict = 'possible';
+    li.append(strong, ' ', t(b.possible ? 'recentLinePossible' : 'recentLine', [b.host, t(methodKey(b.method) + '_short'), new Date(b.time).toLocaleTimeString(currentLang() === 'cy' ? 'cy-GB' : 'en-GB', { hour: '2-digit', minute: '2-digit', hour12: false })]));
     ul.append(li);
   }
   $('recent-none').hidden = s.recent.length > 0;

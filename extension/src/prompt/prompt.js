@@ -37,9 +37,12 @@ async function main() {
   try { rec = await ask('get-block', { id }); } catch { /* the background restarted */ }
   rec ??= { id, host: params.get('host') ?? '', scheme: 'https', method: params.get('method') ?? 'unknown', vendor: params.get('vendor'), evidence: [], serviceName: null };
   const name = rec.serviceName || rec.host;
-  document.title = t('promptTitleFor', [name]);
-  $('headline').textContent = t('headline', [name]);
-  $('how').textContent = t(methodKey(rec.method));
+  // A possible block is worded as one: the alternative without the claim.
+  const possible = rec.possible === true;
+  document.title = t(possible ? 'promptTitleForPossible' : 'promptTitleFor', [name]);
+  $('headline').textContent = t(possible ? 'headlinePossible' : 'headline', [name]);
+  $('how').textContent = possible ? t('possibleHow') : t(methodKey(rec.method));
+  document.body.dataset.verdict = possible ? 'possible' : 'blocked';
   if (rec.vendor) { $('vendor').hidden = false; $('vendor').textContent = t('vendorLine', [rec.vendorName ?? rec.vendor]); }
   document.body.dataset.method = rec.method;
 
@@ -51,7 +54,7 @@ async function main() {
   const alts = (sug?.alternatives ?? []).filter((a) => a.url);
   document.body.dataset.suggestSource = sug?.source ?? 'none';
   document.body.dataset.status = sug?.status ?? 'unknown';
-  if (sug?.status === 'approved') {
+  if (sug?.status === 'approved' && !possible) {
     // Approved here, yet the network still blocks it (the filter has not
     // caught up, or it is a mistake): say so first; other approved tools
     // for the same job come second.
@@ -160,6 +163,7 @@ async function main() {
   // Technical details.
   const tech = $('tech');
   row(tech, 'techHost', rec.host);
+  row(tech, 'techVerdict', t(possible ? 'verdict_possible' : 'verdict_blocked'));
   row(tech, 'techMethod', rec.method);
   if (rec.vendor) row(tech, 'techVendor', rec.vendorName ?? rec.vendor);
   if (typeof rec.confidence === 'number') row(tech, 'techConfidence', `${Math.round(rec.confidence * 100)}%`);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserCandidate, combine, isPaused, selectHeaders, isBlockishRedirect, BROWSER_THRESHOLD } from '../../src/lib/verdict.js';
+import { browserCandidate, combine, isPaused, selectHeaders, isBlockishRedirect, BROWSER_THRESHOLD, factOf } from '../../src/lib/verdict.js';
 
 const H = (o) => ({ blocked: false, method: 'unknown', vendor: null, confidence: 0, evidence: [], ...o });
 
@@ -89,4 +89,28 @@ test('only selected headers are kept', () => {
   assert.deepEqual(h, { server: 'FortiGate', 'x-squid-error': 'ERR_ACCESS_DENIED 0' });
   assert.equal(browserCandidate({ status: 403, headers: h }).vendor, 'squid');
   assert.equal(browserCandidate({ status: 403, headers: { server: 'nginx' } }).vendor, null);
+});
+
+test('a possible block from the helper prompts without claiming a block', () => {
+  const v = combine(browserCandidate({ status: 403 }), H({ blocked: false, possible: true, method: 'http-status', confidence: 0.4,
+    evidence: ['the answer is 403'], facts: [{ code: 'http.403-unknown' }] }));
+  assert.equal(v.prompt, true);
+  assert.equal(v.blocked, false);
+  assert.equal(v.possible, true);
+  assert.equal(v.method, 'http-status');
+  assert.deepEqual(v.evidence.at(-1), { text: 'the answer is 403', fact: { code: 'http.403-unknown', values: {} } });
+  // possible with a method that is not a block, or from an older helper: no prompt of its own.
+  assert.equal(combine(browserCandidate({ status: 403 }), H({ possible: true, method: 'reachable', confidence: 0.7 })).prompt, false);
+  assert.equal(combine(browserCandidate({ status: 403 }), H({ method: 'reachable', confidence: 0.7 })).possible, false);
+  // A proven block stays a block.
+  const b = combine(browserCandidate({ status: 403 }), H({ blocked: true, method: 'http-blockpage', confidence: 0.9 }));
+  assert.equal(b.blocked, true);
+  assert.equal(b.possible, false);
+});
+
+test('facts keep only their documented shape', () => {
+  assert.deepEqual(factOf({ code: 'dns.answer', values: { host: 'a.example', addrs: '1.2.3.4', bad: 3, 'No-Way': 'x' } }),
+    { code: 'dns.answer', values: { host: 'a.example', addrs: '1.2.3.4' } });
+  for (const f of [null, 'x', { code: 3 }, { code: 'Bad Code' }, { code: 'x'.repeat(65) }]) assert.equal(factOf(f), null);
+  assert.equal(factOf({ code: 'page.blockpage', values: { evidence: 'y'.repeat(900) } }).values.evidence.length, 300);
 });
