@@ -260,12 +260,22 @@ func TestHubDownThenBack(t *testing.T) {
 	if st.Sent != 3 || st.Failed != 0 || st.LastError != nil {
 		t.Fatalf("status %+v", st)
 	}
-	found := false
-	for _, e := range ev.list() {
-		found = found || strings.HasPrefix(e, "reports-changed {Queued:0 Sent:3")
+	// The event follows the status change; on a loaded machine (or under
+	// -race) it may come a moment later.
+	final := func() bool {
+		for _, e := range ev.list() {
+			if strings.HasPrefix(e, "reports-changed {Queued:0 Sent:3") {
+				return true
+			}
+		}
+		return false
 	}
-	if !found {
-		t.Fatalf("no reports-changed event with the final counts: %v", ev.list())
+	deadline := time.Now().Add(10 * time.Second)
+	for !final() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reports-changed event with the final counts: %v", ev.list())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	<-done

@@ -133,7 +133,9 @@ func (h *testHub) set(env *wl.Envelope) {
 // waitConn waits until a client holds a push connection.
 func (h *testHub) waitConn(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	// A reconnect after a restart close waits up to restartSpread, by design;
+	// the bound is well beyond it for a loaded machine.
+	deadline := time.Now().Add(restartSpread + 10*time.Second)
 	for {
 		h.mu.Lock()
 		n := len(h.conns)
