@@ -29,6 +29,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Control, "control", false, "offer the control measurement GET /api/v1/control for catalog hosts (a hub outside its members' networks)")
 	fs.BoolVar(&cfg.Examples, "examples", false, "import the fictional example organisations and policies into a catalog that has none (demos)")
 	fs.StringVar(&cfg.SSOFile, "sso", "", "single sign-on for the dashboard: a JSON file of OpenID Connect providers (see server/dashboard/README.md)")
+	fs.BoolVar(&cfg.RequireTOTP, "require-totp", false, "sector admins' local accounts must set up and use a second factor (TOTP) for the dashboard")
 	logFormat := fs.String("log-format", envOr("DETOUR_LOG_FORMAT", "text"), "log format: text or json (one JSON object a line, for a log collector)")
 	fs.IntVar(&cfg.MaxWSClients, "max-ws-clients", 50000, "WebSocket clients this hub holds; more are refused with 503 and told to retry (0: no cap)")
 	drain := fs.Duration("drain-timeout", 20*time.Second, "on SIGTERM, how long requests in flight may take to finish")

@@ -32,6 +32,8 @@ type User struct {
 	Role       string
 	Org        string // required for org-admin; optional for viewer
 	MustChange bool
+	Local      bool // has a password (not SSO only)
+	TOTP       bool // has a second factor (totp.go)
 }
 
 // CanSeeOrg says whether u may read org's detail.
@@ -188,14 +190,15 @@ var errNoUser = errors.New("dashboard: no such account")
 func getUser(ctx context.Context, q store.Querier, email string) (*User, error) {
 	u := &User{Email: email}
 	var must int
-	err := q.QueryRowContext(ctx, `SELECT role, org, must_change FROM dash_users WHERE email = ?`, email).Scan(&u.Role, &u.Org, &must)
+	var pw, secret string
+	err := q.QueryRowContext(ctx, `SELECT role, org, must_change, pw_hash, totp_secret FROM dash_users WHERE email = ?`, email).Scan(&u.Role, &u.Org, &must, &pw, &secret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoUser
 	}
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: user %s: %w", email, err)
 	}
-	u.MustChange = must != 0
+	u.MustChange, u.Local, u.TOTP = must != 0, pw != "", secret != ""
 	return u, nil
 }
 

@@ -69,6 +69,9 @@ type Options struct {
 	// (time.Now when nil; tests move it).
 	SSO    *SSOConfig
 	SSONow func() time.Time
+	// RequireTOTP makes sector admins with a local account set up a second
+	// factor before anything else (serve --require-totp).
+	RequireTOTP bool
 }
 
 // Dashboard serves the IT dashboard.
@@ -132,6 +135,11 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	page("POST /sign-out", anyone, d.signOut)
 	page("GET /account/password", anyone, d.passwordForm)
 	page("POST /account/password", anyone, d.changePassword)
+	page("GET /account/totp", anyone, d.totpPage)
+	page("POST /account/totp", anyone, d.enableTOTP)
+	page("POST /account/totp/off", anyone, d.disableTOTP)
+	mux.Handle("GET /sign-in/code", d.headers(http.HandlerFunc(d.codeForm)))
+	mux.Handle("POST /sign-in/code", d.headers(http.HandlerFunc(d.checkCode)))
 	page("GET /{$}", anyone, d.overview)
 	page("GET /services/{id}", anyone, d.servicePage)
 	page("GET /orgs", anyone, d.orgsPage)
@@ -296,6 +304,10 @@ func (d *Dashboard) signedIn(check func(*User, *http.Request) bool, h func(http.
 			http.Redirect(w, r, "/account/password", http.StatusSeeOther)
 			return
 		}
+		if d.totpRequired(s.user) && !s.user.TOTP && r.URL.Path != "/account/totp" && r.URL.Path != "/account/password" && r.URL.Path != "/sign-out" {
+			http.Redirect(w, r, "/account/totp", http.StatusSeeOther)
+			return
+		}
 		if !check(s.user, r) {
 			d.status(w, r, s, http.StatusForbidden, "error.forbidden")
 			return
@@ -362,6 +374,10 @@ func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.throttle.success(email)
+	if u.TOTP {
+		d.beginSecondFactor(w, r, u.Email)
+		return
+	}
 	// A new session id at every sign-in, and the browser's previous session
 	// (if any) ends: an id planted before sign-in is worth nothing after.
 	d.startSession(w, r, u.Email)

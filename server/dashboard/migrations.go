@@ -113,4 +113,12 @@ var Migrations = []store.Step{{
 		used_at   TEXT NOT NULL DEFAULT '',
 		PRIMARY KEY (email, code_hash)
 	);`,
+}, {
+	// Sign-ins between the password and the second factor (totp.go).
+	Version: 4,
+	SQL: `CREATE TABLE dash_second_factor (
+		id_hash    TEXT PRIMARY KEY,
+		email      TEXT NOT NULL,
+		expires_at TEXT NOT NULL
+	);`,
 }}

@@ -116,6 +116,9 @@ func (d *Dashboard) nav(r *http.Request, u *User) []navItem {
 		items = append(items, navItem{Href: "/directory", Key: "nav.directory"})
 	}
 	items = append(items, navItem{Href: "/audit", Key: "nav.audit"})
+	if u.Local {
+		items = append(items, navItem{Href: "/account/totp", Key: "nav.security"})
+	}
 	for i := range items {
 		items[i].Current = r.URL.Path == items[i].Href || (items[i].Href != "/" && strings.HasPrefix(r.URL.Path, items[i].Href+"/"))
 	}

@@ -42,6 +42,8 @@ type Config struct {
 	// SSOFile is the dashboard's single sign-on configuration (JSON, see
 	// dashboard.SSOConfig); empty: local accounts only.
 	SSOFile string
+	// RequireTOTP makes sector admins' local accounts use a second factor.
+	RequireTOTP bool
 	// MasterKeyFile names the master key (32 or more random bytes, the same
 	// file on every hub of a cluster): with it the whitelist signing keys
 	// and token issuer keys live in the database, sealed with it. Without

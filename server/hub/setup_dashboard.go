@@ -25,9 +25,10 @@ func (h *Hub) setupDashboard(ctx context.Context) error {
 		ssoCfg = c
 	}
 	d, err := dashboard.New(ctx, dashboard.Options{
-		SSO:   ssoCfg,
-		Codes: codes,
-		DB:    h.DB,
+		SSO:         ssoCfg,
+		RequireTOTP: h.Cfg.RequireTOTP,
+		Codes:       codes,
+		DB:          h.DB,
 		// Read lazily: the catalog may be replaced after set-up.
 		Catalog: func() catalog.Service { return h.Catalog },
 		Privacy: h.Privacy(),

@@ -187,7 +187,7 @@ test('dashboard: sign in, review an item, every page accessible in English and W
     ['matrix', '/matrix'], ['review-queue', '/review'], ['review-item', href], ['contacts', '/contacts'],
     ['contact-edit', editHref], ['audit', '/audit'], ['password', '/account/password'],
     ['codes', '/codes'], ['code', codeHref], ['people', '/people'], ['person', personHref],
-    ['invitation', new URL(inviteLink).pathname],
+    ['invitation', new URL(inviteLink).pathname], ['second-factor', '/account/totp'],
   ];
   for (const lang of ['en', 'cy']) {
     for (const [name, path] of pages) {
