@@ -35,6 +35,9 @@ export const ICON_SIZES = [16, 32, 48, 96, 128];
 // Listing icons: the Chrome Web Store's 128×128, Edge Add-ons' 300×300 logo.
 export const LISTING_ICON_SIZES = [128, 300];
 export const ICON_SVG = join(here, 'icons/detour.svg');
+// The managed-storage schema, kept with the policy templates it describes.
+export const MANAGED_SCHEMA = join(root, 'installer/policy/extension-managed-schema.json');
+export const MANAGED_SCHEMA_FILE = 'managed_schema.json';
 // What every store allows in a manifest description, in every locale.
 export const MAX_DESCRIPTION = 132;
 
@@ -79,6 +82,9 @@ export function makeManifest(base, target, catalog) {
     // a key and assign their own ID (listed in shared/ids).
     if (target === 'chrome') m.key = base.key;
     m.minimum_chrome_version = '116';
+    // What an organisation may set by the 3rdparty policy (lib/managed.js).
+    // Firefox needs no schema: policies.json's 3rdparty values arrive as they are.
+    m.storage = { managed_schema: MANAGED_SCHEMA_FILE };
     m.background = { service_worker: 'src/background.js', type: 'module' };
   } else {
     m.background = { scripts: ['src/background.js'], type: 'module' };
@@ -215,7 +221,9 @@ export async function build({ catalogPath = defaultCatalogPath(), out = join(her
       mkdirSync(join(dir, 'vendor'), { recursive: true });
       writeFileSync(join(dir, 'vendor/govuk.css'), cssText);
     }
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(makeManifest(base, target, catalog), null, 2) + '\n');
+    const manifest = makeManifest(base, target, catalog);
+    if (manifest.storage?.managed_schema) cpSync(MANAGED_SCHEMA, join(dir, manifest.storage.managed_schema));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   }
   return { services: catalog.services.length, hosts: catalogHosts(catalog.services).length, catalogPath, targets, iconsRendered: rendered };
 }

@@ -9,6 +9,7 @@ import { SNAPSHOT } from './generated/snapshot.js';
 import { matchPage, matchRedirect } from './lib/pagematch.js';
 import { diagnoseRequest, reportRequest, suggestRequest, pauseRequest } from './lib/messages.js';
 import { commonRequest, snapshotCommon, withNames } from './lib/common.js';
+import { readManaged, parseManaged, effective } from './lib/managed.js';
 
 const services = SNAPSHOT.services;
 const hosts = catalogHosts(services);
@@ -55,10 +56,26 @@ async function refreshSettings() {
   try { settings = await helper.request('settings', {}); } catch { settings = null; }
 }
 
-async function currentSettings() {
+// The person's settings: the helper's, or kept here without a helper.
+async function ownSettings() {
   if (settings) return settings;
   const { localSettings } = await api.storage.local.get('localSettings');
   return localSettings ?? { report_automatically: false, paused_until: null };
+}
+
+// What the organisation set by browser policy (lib/managed.js): read at start
+// and again whenever the policy changes.
+let managed = parseManaged({});
+async function refreshManaged() { managed = await readManaged(api); }
+let managedReady = refreshManaged();
+api.storage.onChanged?.addListener((_, area) => {
+  if (area === 'managed') { managedReady = refreshManaged().then(() => broadcast('state')); }
+});
+
+// The settings in force: managed values over the person's.
+async function currentSettings() {
+  await managedReady;
+  return effective(await ownSettings(), managed);
 }
 
 api.runtime.onStartup?.addListener(() => { helper.start(); });
@@ -88,6 +105,7 @@ function decided(d) {
 globalThis.detourDebug = {
   decisions,
   helper: () => helper.state(),
+  managed: () => managed,
   // Lets the browser tests drive the helper as the tray would (settings).
   request: (type, fields) => helper.request(type, fields),
 };
@@ -126,7 +144,8 @@ async function handleSignal(tabId, url, sig, mode = 'prompt') {
   }
   const v = combine(cand, diag);
   const st = await currentSettings();
-  decided({ host: o.host, prompt: v.prompt && !isPaused(st), mode, blocked: v.blocked, possible: v.possible, method: v.method, vendor: v.vendor,
+  const quiet = isPaused(st) || !st.prompts;
+  decided({ host: o.host, prompt: v.prompt && !quiet, promptsOff: !st.prompts, mode, blocked: v.blocked, possible: v.possible, method: v.method, vendor: v.vendor,
     source: v.source, browserMethod: cand.method, helperMethod: diag?.method ?? null, helperError: helperNote });
   if (!v.blocked && !v.possible) return null;
   const rec = {
@@ -146,6 +165,7 @@ async function handleSignal(tabId, url, sig, mode = 'prompt') {
     helper: helperNote === null ? 'diagnosed' : helperNote === LOCAL_ABSENT ? 'absent' : helperNote === CODE_UNKNOWN_TYPE ? 'no-diagnose' : 'failed',
     evidence: v.evidence,
     paused: isPaused(st),
+    promptsOff: !st.prompts,
     reported: null,
   };
   // Only a proven block is reported without asking: a possible one waits
@@ -157,7 +177,9 @@ async function handleSignal(tabId, url, sig, mode = 'prompt') {
     } catch { /* the prompt offers the button */ }
   }
   await saveBlock(rec);
-  if (rec.paused) return null;
+  // Paused by the person, or prompts off by the organisation: noticed and
+  // kept (and reported automatically if so set), but nothing is shown.
+  if (quiet) return null;
   if (mode === 'banner') return rec;
   await openPrompt(tabId, rec);
   return rec;
@@ -261,16 +283,19 @@ async function report(id, need) {
 }
 
 async function setPause(minutes) {
+  // Prompts the organisation switched off are neither paused nor resumed.
+  if ((await currentSettings()).byOrg.includes('prompts')) return currentSettings();
   const until = minutes ? new Date(Date.now() + minutes * 60000).toISOString() : null;
   if (helper.can('settings')) {
     try {
       settings = await helper.request('settings', pauseRequest(until));
-      return settings;
+      return currentSettings();
     } catch { /* fall back to local */ }
   }
-  const local = { ...(await currentSettings()), paused_until: until };
+  const own = await ownSettings();
+  const local = { report_automatically: !!own.report_automatically, paused_until: until };
   await api.storage.local.set({ localSettings: local });
-  return local;
+  return currentSettings();
 }
 
 async function fullState() {
@@ -384,7 +409,10 @@ async function tabApproval(tabId) {
 
 const commands = {
   state: () => fullState(),
-  availability: () => ({ report: reportAvailability() }),
+  availability: async () => {
+    const st = await currentSettings();
+    return { report: reportAvailability(), org: { org: st.org, support_url: st.support_url, message: st.message } };
+  },
   reconnect: async () => { await helper.start(); return fullState(); },
   'get-block': (m) => getBlock(String(m.id ?? '')),
   suggest: (m) => suggest(String(m.host ?? '')),

@@ -24,12 +24,24 @@ function render(s) {
   if (rep?.device_revoked) $('reports').textContent = t('reportUnavailable_device_revoked');
   else $('reports').textContent = rep ? t('reportsLine', [String(rep.queued ?? 0), String(rep.sent ?? 0)]) : (s.report.available ? t('notAvailable') : t('reportUnavailable_' + s.report.why.replace(/-/g, '_')));
   $('reports').dataset.revoked = String(!!rep?.device_revoked);
-  const until = s.settings?.paused_until ? Date.parse(s.settings.paused_until) : 0;
+  const st = s.settings ?? {};
+  const byOrg = new Set(st.byOrg ?? []);
+  const until = st.paused_until ? Date.parse(st.paused_until) : 0;
   const paused = until > Date.now();
-  $('prompts').textContent = paused ? t('promptsPausedUntil', [new Date(until).toLocaleTimeString(currentLang() === 'cy' ? 'cy-GB' : 'en-GB', { hour: '2-digit', minute: '2-digit', hour12: false })]) : t('promptsOn');
+  const off = st.prompts === false;
+  $('prompts').textContent = off ? t('promptsOff') : paused ? t('promptsPausedUntil', [new Date(until).toLocaleTimeString(currentLang() === 'cy' ? 'cy-GB' : 'en-GB', { hour: '2-digit', minute: '2-digit', hour12: false })]) : t('promptsOn');
   $('prompts').dataset.paused = String(paused);
-  $('pause').hidden = paused;
-  $('resume').hidden = !paused;
+  $('prompts').dataset.state = off ? 'off' : paused ? 'paused' : 'on';
+  $('prompts-managed').hidden = !byOrg.has('prompts');
+  // A setting the organisation fixed cannot be changed here.
+  $('pause').hidden = paused || byOrg.has('prompts');
+  $('resume').hidden = !paused || byOrg.has('prompts');
+  $('auto-report').textContent = t(st.report_automatically ? 'autoReportOn' : 'autoReportOff');
+  $('auto-report-managed').hidden = !byOrg.has('report_automatically');
+  $('org-row').hidden = !st.org;
+  $('org').textContent = st.org ?? '';
+  $('support').hidden = !st.support_url;
+  if (st.support_url) $('support-link').href = st.support_url;
   const news = s.approved ?? [];
   $('approved').hidden = news.length === 0;
   $('approved-list').textContent = '';

@@ -127,6 +127,16 @@ async function main() {
 
   // Report.
   const state = await stateP;
+  // What the organisation set by policy: its message (as text) and help link.
+  const org = state?.org ?? {};
+  if (org.message) {
+    $('org-message-text').textContent = org.message;
+    $('org-message').hidden = false;
+  }
+  if (org.support_url) {
+    $('support-link').href = org.support_url;
+    $('support').hidden = false;
+  }
   const av = state?.report ?? { available: false, why: 'absent' };
   const button = $('report');
   if (rec.reported) {
