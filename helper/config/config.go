@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/detour-project/detour/helper/statefile"
 	"github.com/detour-project/detour/shared/atomicfile"
+	"github.com/detour-project/detour/shared/statefile"
 	"github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -35,7 +35,7 @@ type Config struct {
 }
 
 // Format is the config file's schema, with a migration step per version
-// (helper/statefile). Add a step when a field changes meaning or name.
+// (shared/statefile). Add a step when a field changes meaning or name.
 var Format = statefile.Format{Name: "config", Steps: []statefile.Step{
 	{To: 1, Why: "schema versions begin; the fields are as before", Apply: statefile.Stamp},
 }}

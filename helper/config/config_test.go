@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/detour-project/detour/helper/statefile"
+	"github.com/detour-project/detour/shared/statefile"
 )
 
 // Config files from before schema versions load as they did and are written

@@ -1,7 +1,6 @@
 package keyring
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,7 +8,14 @@ import (
 	"sync"
 
 	"github.com/detour-project/detour/shared/atomicfile"
+	"github.com/detour-project/detour/shared/statefile"
 )
+
+// fileFormat is the fallback file's schema, a migration step per version
+// (shared/statefile); the secrets' names never include "schema".
+var fileFormat = statefile.Format{Name: "secrets file", Steps: []statefile.Step{
+	{To: 1, Why: "schema versions begin; the fields are as before", Apply: statefile.Stamp},
+}}
 
 // FileStore keeps secrets in a JSON file readable only by the user (0600),
 // written atomically. It is the last resort where no OS keyring answers:
@@ -94,18 +100,18 @@ func (f *FileStore) load() (map[string]string, error) {
 			return nil, fmt.Errorf("keyring: %s is readable by others and cannot be made private: %w", f.path, err)
 		}
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("keyring: %s is not valid JSON: %w", f.path, err)
+	if _, err := fileFormat.Decode(b, &m); err != nil {
+		return nil, fmt.Errorf("keyring: %s: %w", f.path, err)
 	}
 	return m, nil
 }
 
 func (f *FileStore) save(m map[string]string) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := fileFormat.Encode(m)
 	if err != nil {
-		return fmt.Errorf("keyring: encode: %w", err)
+		return fmt.Errorf("keyring: %w", err)
 	}
-	if err := atomicfile.Write(f.path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(f.path, b, 0o600); err != nil {
 		return fmt.Errorf("keyring: %w", err)
 	}
 	return nil

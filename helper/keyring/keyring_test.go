@@ -14,6 +14,7 @@ import (
 	gokeyring "github.com/zalando/go-keyring"
 
 	"github.com/detour-project/detour/helper/paths"
+	"github.com/detour-project/detour/shared/statefile"
 )
 
 // childEnv marks a test binary that this TestMain re-executed inside its own
@@ -408,5 +409,34 @@ func TestOpenWithOldFallbackFile(t *testing.T) {
 				t.Fatalf("diagnose %+v, want fallback file reported: %t", d, c.wantFile)
 			}
 		})
+	}
+}
+
+// A secrets file from before schema versions still reads; a write stamps
+// the schema; a file from a newer Detour is refused, not overwritten.
+func TestFileStoreSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	os.WriteFile(path, []byte(`{"device:hub":"secret"}`), 0o600)
+	f := NewFileStore(path)
+	if v, err := f.Get("device:hub"); err != nil || v != "secret" {
+		t.Fatalf("old file: %q, %v", v, err)
+	}
+	if err := f.Set("other", "x"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), `"schema": 1`) {
+		t.Fatalf("written %s", b)
+	}
+	if v, err := f.Get("device:hub"); err != nil || v != "secret" {
+		t.Fatalf("after write: %q, %v", v, err)
+	}
+	newer := []byte(`{"schema":7,"device:hub":"secret"}`)
+	os.WriteFile(path, newer, 0o600)
+	if err := f.Set("other", "y"); !errors.Is(err, statefile.ErrNewer) {
+		t.Fatalf("set over a newer file: %v, want ErrNewer", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != string(newer) {
+		t.Fatalf("newer file changed to %s", b)
 	}
 }

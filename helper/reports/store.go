@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/detour-project/detour/helper/statefile"
 	"github.com/detour-project/detour/shared/atomicfile"
+	"github.com/detour-project/detour/shared/statefile"
 )
 
 // Files under dirs.State/reports/:
@@ -87,7 +87,7 @@ func validID(id string) bool {
 
 // storeFormat is the schema of every file of the store (queued and failed
 // reports, the stash, the pending batch, reported.json), with a migration
-// step per version (helper/statefile). A file is migrated when read and
+// step per version (shared/statefile). A file is migrated when read and
 // written in the current schema at its next write.
 var storeFormat = statefile.Format{Name: "report store", Steps: []statefile.Step{
 	{To: 1, Why: "schema versions begin; the fields are as before", Apply: statefile.Stamp},

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/statefile"
 	"github.com/detour-project/detour/shared/atomicfile"
+	"github.com/detour-project/detour/shared/statefile"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -21,7 +21,7 @@ const CacheName = "whitelist.json"
 func CachePath(dirs paths.Dirs) string { return filepath.Join(dirs.State, CacheName) }
 
 // cacheFormat is the cache file's schema, a migration step per version
-// (helper/statefile).
+// (shared/statefile).
 var cacheFormat = statefile.Format{Name: "whitelist cache", Compact: true, Steps: []statefile.Step{
 	{To: 1, Why: "schema versions begin; the fields are as before", Apply: statefile.Stamp},
 }}

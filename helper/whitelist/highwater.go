@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/detour-project/detour/helper/paths"
-	"github.com/detour-project/detour/helper/statefile"
 	"github.com/detour-project/detour/shared/atomicfile"
+	"github.com/detour-project/detour/shared/statefile"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
 
@@ -52,7 +52,7 @@ type highWater struct {
 }
 
 // versionsFormat is the high-water file's schema, a migration step per
-// version (helper/statefile).
+// version (shared/statefile).
 var versionsFormat = statefile.Format{Name: "whitelist versions", Steps: []statefile.Step{
 	{To: 1, Why: "schema versions begin; the fields are as before", Apply: statefile.Stamp},
 }}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/detour-project/detour/helper/statefile"
+	"github.com/detour-project/detour/shared/statefile"
 )
 
 // The high-water file from before schema versions is read as before; one
