@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 
 	"github.com/detour-project/detour/shared/ids"
 )
@@ -96,6 +98,13 @@ func CheckExecutable(path string) error {
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("host binary %s is not a regular file", path)
+	}
+	// Windows has no execute bit: a program is a file named .exe.
+	if runtime.GOOS == "windows" {
+		if !strings.EqualFold(filepath.Ext(path), ".exe") {
+			return errors.New("host binary " + path + " is not an .exe")
+		}
+		return nil
 	}
 	if fi.Mode().Perm()&0o111 == 0 {
 		return errors.New("host binary " + path + " is not executable")

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/detour-project/detour/helper/config"
@@ -109,8 +110,8 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Only the lock holder may remove a socket file: a stale one left by a
 	// crashed agent, never the live socket of another.
-	if err := os.Remove(dirs.Socket()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("agent: remove stale socket: %w", err)
+	if err := removeStaleSocket(dirs.Socket()); err != nil {
+		return err
 	}
 	ln, err := listenSocket(dirs.Socket())
 	if err != nil {
@@ -317,12 +318,23 @@ func openSecrets(ctx context.Context, dirs paths.Dirs, log *slog.Logger, open fu
 	}
 }
 
-func hasDesktop() bool { return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" }
+// hasDesktop says whether a tray can show. Windows always has the notification
+// area in an interactive session, so there is nothing to check.
+func hasDesktop() bool {
+	if runtime.GOOS == "windows" {
+		return true
+	}
+	return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
+}
 
 func defaultTrayPath() string {
 	exe, err := os.Executable()
 	if err != nil {
 		return "detour-tray"
 	}
-	return filepath.Join(filepath.Dir(exe), "detour-tray")
+	name := "detour-tray"
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	return filepath.Join(filepath.Dir(exe), name)
 }

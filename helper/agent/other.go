@@ -1,4 +1,4 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package agent
 
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/detour-project/detour/helper/paths"
 )
@@ -27,4 +28,11 @@ func listenSocket(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("agent: listen on %s: %w", path, err)
 	}
 	return ln, nil
+}
+
+func removeStaleSocket(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("agent: remove stale socket: %w", err)
+	}
+	return nil
 }

@@ -89,3 +89,12 @@ func listenSocket(path string) (net.Listener, error) {
 	}
 	return ln, nil
 }
+
+// removeStaleSocket removes a socket file left by a crashed agent. Only the
+// lock holder calls it, so it never removes the live socket of another.
+func removeStaleSocket(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("agent: remove stale socket: %w", err)
+	}
+	return nil
+}

@@ -43,12 +43,7 @@ type Client struct {
 // DialConn connects to the agent's socket without starting anything; the
 // relay uses the raw connection to pass frames through unchanged.
 func DialConn(ctx context.Context, dirs paths.Dirs) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", dirs.Socket())
-	if err != nil {
-		return nil, fmt.Errorf("localapi: connect to agent at %s: %w", dirs.Socket(), err)
-	}
-	return c, nil
+	return dial(ctx, dirs)
 }
 
 // Dial connects to a running agent without saying hello. Use Connect, which

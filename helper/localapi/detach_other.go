@@ -1,7 +1,29 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package localapi
 
-import "syscall"
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"syscall"
+
+	"github.com/detour-project/detour/helper/paths"
+)
 
 func detached() *syscall.SysProcAttr { return nil }
+
+func startDetached(mk func(*syscall.SysProcAttr) *exec.Cmd) (*exec.Cmd, error) {
+	cmd := mk(detached())
+	return cmd, cmd.Start()
+}
+
+func dial(ctx context.Context, dirs paths.Dirs) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", dirs.Socket())
+	if err != nil {
+		return nil, fmt.Errorf("localapi: connect to agent at %s: %w", dirs.Socket(), err)
+	}
+	return c, nil
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/detour-project/detour/helper/paths"
@@ -84,11 +86,14 @@ func startAgent(dirs paths.Dirs, exe string) (<-chan error, error) {
 		return nil, fmt.Errorf("localapi: start agent: open log: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(exe, "agent")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, logf
-	cmd.Dir = "/"
-	cmd.SysProcAttr = detached()
-	if err := cmd.Start(); err != nil {
+	cmd, err := startDetached(func(attr *syscall.SysProcAttr) *exec.Cmd {
+		cmd := exec.Command(exe, "agent")
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, logf
+		cmd.Dir = filepath.VolumeName(exe) + string(filepath.Separator) // holds no folder in use
+		cmd.SysProcAttr = attr
+		return cmd
+	})
+	if err != nil {
 		return nil, fmt.Errorf("localapi: start %s agent: %w", exe, err)
 	}
 	exited := make(chan error, 1)

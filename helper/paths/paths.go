@@ -7,7 +7,8 @@
 // places are used: the XDG base directories with their documented defaults
 // on Linux; on macOS ~/Library/Application Support/Detour, logs in
 // ~/Library/Logs/Detour (where Console.app looks) and the socket under the
-// per-user $TMPDIR.
+// per-user $TMPDIR; on Windows everything under %LOCALAPPDATA%\Detour\ and
+// the agent's named pipe (Socket, in socket_windows.go).
 package paths
 
 import (
@@ -25,9 +26,6 @@ type Dirs struct {
 	// Logs holds agent.log; empty means State (Linux keeps logs as state).
 	Logs string
 }
-
-// Socket is the agent's Unix socket path.
-func (d Dirs) Socket() string { return filepath.Join(d.Runtime, "agent.sock") }
 
 // Lock is the file the agent holds a lock on while it runs, so that exactly
 // one agent serves a user however many relays race to start one.
@@ -66,6 +64,17 @@ func Default() (Dirs, error) {
 // is tested on any machine.
 func For(goos, home string, getenv func(string) string, tmp string, uid int) Dirs {
 	fallbackRun := filepath.Join(tmp, fmt.Sprintf("detour-%d", uid))
+	if goos == "windows" {
+		// Per user and not roaming: the queue and cache belong to this
+		// machine. The run folder holds only the tray's and agent's
+		// bookkeeping; the endpoint itself is a named pipe.
+		base := getenv("LOCALAPPDATA")
+		if base == "" {
+			base = filepath.Join(home, "AppData", "Local")
+		}
+		d := filepath.Join(base, "Detour")
+		return Dirs{Config: d, State: filepath.Join(d, "state"), Runtime: filepath.Join(d, "run")}
+	}
 	if goos == "darwin" {
 		// $TMPDIR is per user on macOS (/var/folders/…/T/), short enough for
 		// a socket path (104 bytes), and cleaned by the system.

@@ -31,6 +31,12 @@ func TestFor(t *testing.T) {
 				Logs:    "/home/ann/Library/Logs/Detour",
 			},
 			log: "/home/ann/Library/Logs/Detour/agent.log"},
+		{name: "Windows", goos: "windows", env: map[string]string{"LOCALAPPDATA": "/users/ann/AppData/Local", "XDG_CONFIG_HOME": "/ignored"},
+			want: Dirs{Config: "/users/ann/AppData/Local/Detour", State: "/users/ann/AppData/Local/Detour/state", Runtime: "/users/ann/AppData/Local/Detour/run"},
+			log:  "/users/ann/AppData/Local/Detour/state/agent.log"},
+		{name: "Windows without LOCALAPPDATA", goos: "windows",
+			want: Dirs{Config: "/home/ann/AppData/Local/Detour", State: "/home/ann/AppData/Local/Detour/state", Runtime: "/home/ann/AppData/Local/Detour/run"},
+			log:  "/home/ann/AppData/Local/Detour/state/agent.log"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := For(tc.goos, "/home/ann", env(tc.env), "/tmp/x", 1000)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -40,7 +41,7 @@ func main() {
 		fmt.Println("usage: detour-tray   (the Detour tray icon; the agent starts it on a desktop)")
 		return
 	}
-	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+	if runtime.GOOS != "windows" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
 		// GTK would end the process with status 1 and a cryptic message.
 		log.Print("no display: the tray needs a desktop session")
 		os.Exit(1)
@@ -76,7 +77,11 @@ func main() {
 // goroutine per item that is already waiting on ClickedCh before the item can
 // be clicked (systray drops a click that finds nobody waiting).
 func onReady(ctx context.Context, m *tray.Model, dirs paths.Dirs) {
-	systray.SetIcon(icon)
+	if runtime.GOOS == "windows" {
+		systray.SetIcon(icoFromPNG(icon)) // the notification area takes .ico
+	} else {
+		systray.SetIcon(icon)
+	}
 	systray.SetTitle("")
 	systray.SetTooltip(tray.CatalogFor(tray.LangFromEnv()).T("title"))
 
@@ -164,7 +169,11 @@ func render(items []tray.Item, views []*systray.MenuItem) {
 func connectLoop(ctx context.Context, m *tray.Model, dirs paths.Dirs) {
 	opts := localapi.Options{Dirs: dirs, Caller: protocol.CallerTray}
 	if exe, err := os.Executable(); err == nil {
-		agent := filepath.Join(filepath.Dir(exe), "detour")
+		name := "detour"
+		if runtime.GOOS == "windows" {
+			name += ".exe"
+		}
+		agent := filepath.Join(filepath.Dir(exe), name)
 		if _, err := os.Stat(agent); err == nil {
 			opts.Start = agent // only the first connection starts it
 		}
