@@ -69,6 +69,7 @@ var bodyPhrases = []string{
 	"the page you requested has been blocked", "the page you have requested has been blocked", "the site you requested has been blocked",
 	"the website you are trying to access has been blocked", "the web page you are trying to access has been blocked",
 	"the site you are trying to access has been blocked", "the page you are trying to access has been blocked",
+	"web page is blocked", "webpage is blocked", "violates network policy", "violates the network policy", "violates your organization's", "violates your organisation's",
 	"site is blocked", "website is blocked", "this site is blocked", "this website is blocked", "this page is blocked",
 	"you are trying to access is blocked", "you are trying to visit is blocked", "has been blocked by your", "blocked by your organisation", "blocked by your organization", "blocked by your administrator",
 	"blocked by your network administrator", "blocked by the network administrator", "blocked by your it", "blocked by the web filter",

@@ -43,7 +43,7 @@ async function main() {
   $('headline').textContent = t(possible ? 'headlinePossible' : 'headline', [name]);
   $('how').textContent = possible ? t('possibleHow') : t(methodKey(rec.method));
   document.body.dataset.verdict = possible ? 'possible' : 'blocked';
-  if (rec.vendor) { $('vendor').hidden = false; $('vendor').textContent = t('vendorLine', [rec.vendorName ?? rec.vendor]); }
+  if (rec.vendor) { $('vendor').hidden = false; $('vendor').textContent = t(possible ? 'vendorLinePossible' : 'vendorLine', [rec.vendorName ?? rec.vendor]); }
   document.body.dataset.method = rec.method;
 
   // Alternatives and the helper's state, asked for together.
