@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/detour-project/detour/helper/localapi"
+	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/shared/protocol"
 )
 
@@ -94,4 +97,43 @@ func TestLocalOnlyRequestsRefused(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// One client that stops reading holds up only its own replies: while a
+// browser's relay has a burst in flight and reads nothing, another client of
+// the same agent (the command line, the tray, another browser) is answered
+// at once; then the first reads on and gets every reply.
+func TestStalledReaderHoldsUpOnlyItself(t *testing.T) {
+	h := home(t)
+	p := startRelay(t, h, chromeArgs)
+	p.send(hello(1))
+	wantOK(t, p.next(5*time.Second), 1, "hello")
+	written := p.pipeline(2, 400) // nobody reads p's replies for now
+
+	t.Setenv("DETOUR_HOME", h)
+	dirs, err := paths.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := localapi.Connect(ctx, localapi.Options{Dirs: dirs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for range 5 {
+		if _, err := cl.Status(ctx); err != nil {
+			t.Fatalf("another client while the relay's reader stalls: %v", err)
+		}
+	}
+
+	for i := range 400 {
+		if m := p.next(30 * time.Second); m["ok"] != true {
+			t.Fatalf("stalled relay's reply %d: %v", i+1, m)
+		}
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
 }
