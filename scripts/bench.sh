@@ -2,6 +2,7 @@
 # `make bench`: every benchmark, printed as figures and ratios against a
 # baseline measured in the same process. Nothing here asserts a time.
 #   framing throughput and hello round trip (helper/nativemsg, helper/relay)
+#   800 pipelined status requests through the relay vs one at a time (helper/relay)
 #   whitelist push to 10,000 WebSocket clients (server/push)
 #   fingerprint matching on a 256 KiB page (helper/fingerprint)
 #   report intake with token verification (server/reports)
