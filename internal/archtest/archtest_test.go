@@ -14,29 +14,34 @@ const module = "github.com/detour-project/detour"
 // workspace and without touching the network.
 var listEnv = []string{"CGO_ENABLED=1", "GOWORK=off", "GOFLAGS=-mod=readonly", "GOPROXY=off"}
 
-// The repository keeps its rules: the dependency directions, names that
-// match folders, and a cgo-free bin/detour.
+// The repository keeps its rules on every platform it ships for (a file
+// such as x_windows.go may import what x_unix.go does not): the dependency
+// directions, names that match folders, and a cgo-free bin/detour.
 func TestRepositoryKeepsTheRules(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkgs, err := List(root, listEnv, "./...")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bad []string
-	bad = append(bad, Check(module, pkgs, Rules)...)
-	bad = append(bad, CheckNames(module, pkgs)...)
-	bad = append(bad, CheckCgoFree(module+"/helper/cmd/detour", pkgs)...)
-	for _, b := range bad {
-		t.Error(b)
-	}
-	// The check saw the packages it guards (a wrong pattern passes nothing).
-	for _, must := range []string{"/helper/agent", "/server/cmd/detour-server", "/shared/protocol", "/installer"} {
-		if !slices.ContainsFunc(pkgs, func(p Package) bool { return p.ImportPath == module+must }) {
-			t.Errorf("%s was not listed", module+must)
-		}
+	for _, goos := range []string{"linux", "windows", "darwin"} {
+		t.Run(goos, func(t *testing.T) {
+			pkgs, err := List(root, append(listEnv, "GOOS="+goos, "GOARCH=amd64"), "./...")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bad []string
+			bad = append(bad, Check(module, pkgs, Rules)...)
+			bad = append(bad, CheckNames(module, pkgs)...)
+			bad = append(bad, CheckCgoFree(module+"/helper/cmd/detour", pkgs)...)
+			for _, b := range bad {
+				t.Error(b)
+			}
+			// The check saw the packages it guards (a wrong pattern passes nothing).
+			for _, must := range []string{"/helper/agent", "/server/cmd/detour-server", "/shared/protocol", "/installer"} {
+				if !slices.ContainsFunc(pkgs, func(p Package) bool { return p.ImportPath == module+must }) {
+					t.Errorf("%s was not listed", module+must)
+				}
+			}
+		})
 	}
 }
 
