@@ -33,8 +33,7 @@ go:
 # A fresh clone has no node_modules: say so in one line rather than let Node
 # end in a stack trace.
 extension:
-	@command -v node >/dev/null && test -f node_modules/sass/package.json && test -f node_modules/govuk-frontend/package.json \
-	  || { echo "make: Node.js or the npm packages (node_modules) are missing: run \`make deps\` first"; exit 1; }
+	$(if $(and $(shell command -v node),$(wildcard node_modules/sass/package.json),$(wildcard node_modules/govuk-frontend/package.json)),,$(error Node.js or the npm packages (node_modules) are missing: run `make deps` first))
 	node extension/build.mjs
 
 run: deps build
