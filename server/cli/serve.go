@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/detour-project/detour/server/connlimit"
 	"github.com/detour-project/detour/server/hub"
 )
 
@@ -32,6 +33,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.RequireTOTP, "require-totp", false, "sector admins' local accounts must set up and use a second factor (TOTP) for the dashboard")
 	logFormat := fs.String("log-format", envOr("DETOUR_LOG_FORMAT", "text"), "log format: text or json (one JSON object a line, for a log collector)")
 	fs.IntVar(&cfg.MaxWSClients, "max-ws-clients", 50000, "WebSocket clients this hub holds; more are refused with 503 and told to retry (0: no cap)")
+	maxConns := fs.Int("max-conns", -1, "connections held at once; at the cap, stalled and idle ones are closed to make room, else new ones get 503 (default: the descriptor limit less a reserve; 0: no cap)")
 	drain := fs.Duration("drain-timeout", 20*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -72,9 +74,28 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 		scheme = "https"
 	}
 	fmt.Fprintf(stdout, "detour-server listening on %s://%s\n", scheme, ln.Addr())
-	log.Info("listening", "addr", ln.Addr().String(), "keys", keysWhere(h), "listening_for_changes", h.Listening())
+	// Floods of connections: cap what is held below the descriptor limit,
+	// and at the cap make room from stalled and idle connections.
+	limit := &connlimit.Limiter{
+		Max:       *maxConns,
+		Refusal:   connlimit.DefaultRefusal,
+		OnRefused: func() { h.Metrics.Refused("connections") },
+		OnEvicted: h.Metrics.Evicted,
+	}
+	if limit.Max < 0 {
+		limit.Max = connlimit.AutoMax(connlimit.DescriptorLimit())
+	}
+	if cfg.TLSCert != "" {
+		limit.Refusal = nil // plain text on a TLS port helps no one
+	}
+	h.Metrics.Gauge("detour_connections_open", "Client connections this hub holds now.", func() float64 { return float64(limit.Open()) })
+	h.Metrics.Gauge("detour_connections_max", "The cap on client connections (0: none).", func() float64 { return float64(limit.Max) })
+	ln = limit.Listen(ln)
+	log.Info("listening", "addr", ln.Addr().String(), "keys", keysWhere(h), "listening_for_changes", h.Listening(), "max_conns", limit.Max)
 	srv := &http.Server{
 		Handler:           h.Handler(),
+		ConnState:         limit.ConnState,
+		ConnContext:       limit.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		// The standard library's error log names client addresses; the hub

@@ -8,16 +8,32 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/detour-project/detour/server/connlimit"
 )
 
 // Handler is the hub's HTTP handler: every route, behind a request log that
 // records method, route pattern, status and duration and never the client's
 // address, its forwarded-for headers or the query string.
+//
+// In front of the routes: a deadline on every request body (shorter on the
+// report routes, whose bodies are a few hundred bytes), and a gate on the
+// report routes, so that a flood of them holds a bounded number of
+// handlers and database connections while the dashboard and the whitelist
+// keep answering.
 func (h *Hub) Handler() http.Handler {
+	reportGate := connlimit.Gate(h.reportConcurrency(), 100*time.Millisecond,
+		func() { h.Metrics.Refused("report-routes") }, h.Mux)
+	reports := connlimit.Body(reportBodyTimeout, reportGate)
+	others := connlimit.Body(bodyTimeout, h.Mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		h.Mux.ServeHTTP(sw, r)
+		if isReportRoute(r.URL.Path) {
+			reports.ServeHTTP(sw, r)
+		} else {
+			others.ServeHTTP(sw, r)
+		}
 		_, pattern := h.Mux.Handler(r)
 		took := time.Since(start)
 		if h.Metrics != nil {
@@ -28,6 +44,33 @@ func (h *Hub) Handler() http.Handler {
 				"ms", took.Milliseconds())
 		}
 	})
+}
+
+// Body deadlines: a report, a token batch or an enrolment is under 64 KiB
+// and a helper sends it at once; a dashboard form may come from a person on
+// a slow link.
+const (
+	reportBodyTimeout = 5 * time.Second
+	bodyTimeout       = 30 * time.Second
+)
+
+// isReportRoute says whether path is one of the helper-facing write routes
+// (reports, tokens, enrolment) that a flood would aim at.
+func isReportRoute(path string) bool {
+	switch path {
+	case "/api/v1/reports", "/api/v1/tokens", "/api/v1/enrol":
+		return true
+	}
+	return false
+}
+
+// reportConcurrency is how many report-route requests run at once: enough
+// to keep the database busy, few enough to leave it room for the others.
+func (h *Hub) reportConcurrency() int {
+	if h.Cfg.ReportConcurrency > 0 {
+		return h.Cfg.ReportConcurrency
+	}
+	return 64
 }
 
 type statusWriter struct {

@@ -53,6 +53,9 @@ type Config struct {
 	// with 503 and Retry-After, so it tries again later or elsewhere (0:
 	// no cap).
 	MaxWSClients int
+	// ReportConcurrency caps report, token and enrolment requests handled
+	// at once; more wait briefly, then get 503 (default 64).
+	ReportConcurrency int
 	// MoveKeysToDB imports DATA/keys into the database before the hub opens
 	// its keys there (`admin key move-to-db`); it needs MasterKeyFile.
 	MoveKeysToDB bool

@@ -24,6 +24,7 @@ type Metrics struct {
 	reports  *prometheus.CounterVec
 	tokens   prometheus.Counter
 	refused  *prometheus.CounterVec
+	evicted  prometheus.Counter
 	delivery prometheus.Histogram
 	propag   prometheus.Histogram
 }
@@ -50,6 +51,9 @@ func New() *Metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "detour_connections_refused_total", Help: "Connections or WebSocket clients refused because a limit was reached, by limit.",
 		}, []string{"limit"}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "detour_connections_evicted_total", Help: "Stalled or idle connections closed to make room for a new one at the connection cap.",
+		}),
 		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "detour_push_delivery_seconds", Help: "From a version's publication on this hub to its frame written to one WebSocket client.",
 			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10},
@@ -59,7 +63,7 @@ func New() *Metrics {
 			Buckets: []float64{.005, .01, .05, .1, .25, .5, 1, 2, 5, 10, 30},
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.reports, m.tokens, m.refused, m.delivery, m.propag)
+	reg.MustRegister(m.requests, m.duration, m.reports, m.tokens, m.refused, m.evicted, m.delivery, m.propag)
 	return m
 }
 
@@ -98,6 +102,9 @@ func (m *Metrics) TokensIssued(n int) { m.tokens.Add(float64(n)) }
 
 // Refused records a connection or client refused at limit.
 func (m *Metrics) Refused(limit string) { m.refused.WithLabelValues(limit).Inc() }
+
+// Evicted records a connection closed to make room at the cap.
+func (m *Metrics) Evicted() { m.evicted.Inc() }
 
 // Delivered records one pushed frame's delay.
 func (m *Metrics) Delivered(seconds float64) { m.delivery.Observe(seconds) }
