@@ -276,18 +276,6 @@ func loadSession(ctx context.Context, db *store.DB, id string) (*session, error)
 	return &session{user: u, csrf: csrf}, nil
 }
 
-func tokenUser(ctx context.Context, db *store.DB, tok string) (*User, error) {
-	var email string
-	err := db.QueryRowContext(ctx, `SELECT email FROM dash_api_tokens WHERE token_hash = ?`, sha(tok)).Scan(&email)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errNoUser
-	}
-	if err != nil {
-		return nil, fmt.Errorf("dashboard: api token: %w", err)
-	}
-	return getUser(ctx, db, email)
-}
-
 // throttle limits sign-in attempts per account name and over all accounts,
 // with token buckets. It never sees a client address: a guesser spread over
 // many addresses meets the same limits as one.

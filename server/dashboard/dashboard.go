@@ -164,6 +164,9 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /sso/{id}/callback", d.headers(http.HandlerFunc(d.ssoCallback)))
 	mux.Handle("GET /invite/{token}", d.headers(http.HandlerFunc(d.invitationForm)))
 	mux.Handle("POST /invite/{token}", d.headers(http.HandlerFunc(d.acceptInvitationForm)))
+	page("GET /tokens", admins, d.tokensPage)
+	page("POST /tokens", admins, d.createToken)
+	page("POST /tokens/{id}/revoke", admins, d.revokeToken)
 	page("GET /codes", admins, d.codesPage)
 	page("POST /codes", admins, d.createCode)
 	page("GET /codes/{id}", admins, d.codePage)
@@ -267,6 +270,20 @@ const (
 // changes it.
 func (d *Dashboard) signedIn(check func(*User, *http.Request) bool, h func(http.ResponseWriter, *http.Request, *session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An API token may read a page's export, and nothing else.
+		if s, isBearer, err := d.bearerExport(r); isBearer {
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="detour"`)
+				http.Error(w, "an API token reads GET exports only (?export=TABLE&format=csv|json), and this one is unknown or revoked, or the request is not one", http.StatusUnauthorized)
+				return
+			}
+			if !check(s.user, r) {
+				http.Error(w, "this token's role may not read that", http.StatusForbidden)
+				return
+			}
+			h(w, r, s)
+			return
+		}
 		var id string
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			id = c.Value

@@ -115,6 +115,9 @@ func (d *Dashboard) nav(r *http.Request, u *User) []navItem {
 	if owners(u, r) {
 		items = append(items, navItem{Href: "/directory", Key: "nav.directory"})
 	}
+	if admins(u, r) {
+		items = append(items, navItem{Href: "/tokens", Key: "nav.tokens"})
+	}
 	items = append(items, navItem{Href: "/audit", Key: "nav.audit"})
 	if u.Local {
 		items = append(items, navItem{Href: "/account/totp", Key: "nav.security"})

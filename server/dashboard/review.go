@@ -355,7 +355,7 @@ func (e auditEntry) visibleTo(u *User) bool {
 	case e.org == "" || !u.CanSeeOrg(e.org):
 		return false
 	}
-	if strings.HasPrefix(e.action, "code-") || strings.HasPrefix(e.action, "person-") { // codes, people: their managers only
+	if strings.HasPrefix(e.action, "code-") || strings.HasPrefix(e.action, "person-") || strings.HasPrefix(e.action, "token-") { // codes, people: their managers only
 		return u.CanDecide(e.org)
 	}
 	return orgAuditActions[e.action] || strings.HasPrefix(e.action, "review-")

@@ -182,12 +182,22 @@ test('dashboard: sign in, review an item, every page accessible in English and W
   const inviteLink = (await page.textContent('#invitation-link')).trim();
   await axeCheck(page, 'invitation made');
   const personHref = await page.locator('#table-people a[href^="/people/"]').first().getAttribute('href');
+  // An API token, shown once.
+  await page.goto(`${base}/tokens?lang=en`);
+  await page.fill('#token-label', 'monthly report');
+  await page.click('#create-token button[type=submit]');
+  await page.waitForSelector('#new-token');
+  const apiToken = (await page.textContent('#new-token')).trim();
+  await axeCheck(page, 'token made');
+  const api = await page.request.get(`${base}/api/v1/aggregates`, { headers: { Authorization: `Bearer ${apiToken}` } });
+  assert.equal(api.status(), 200, 'the new token reads the aggregates');
   const pages = [
     ['overview', '/'], ['service', service], ['organisations', '/orgs'], ['organisation', `/orgs/${org}`],
     ['matrix', '/matrix'], ['review-queue', '/review'], ['review-item', href], ['contacts', '/contacts'],
     ['contact-edit', editHref], ['audit', '/audit'], ['password', '/account/password'],
     ['codes', '/codes'], ['code', codeHref], ['people', '/people'], ['person', personHref],
     ['invitation', new URL(inviteLink).pathname], ['second-factor', '/account/totp'],
+    ['tokens', '/tokens'],
   ];
   for (const lang of ['en', 'cy']) {
     for (const [name, path] of pages) {
