@@ -14,6 +14,8 @@ type ManifestCheck struct {
 	Browser string `json:"browser"`
 	Scope   string `json:"scope"` // "user" or "system"
 	Path    string `json:"path"`
+	// Key is the registry key that names Path (Windows).
+	Key string `json:"key,omitempty"`
 	// Problem is empty when the manifest is there, valid and points at an
 	// executable; otherwise it says what is wrong in a sentence.
 	Problem string `json:"problem,omitempty"`
@@ -34,6 +36,13 @@ func Check(o Options) ([]ManifestCheck, error) {
 	o, err := o.resolve()
 	if err != nil {
 		return nil, err
+	}
+	if o.GOOS == "windows" {
+		reg, err := o.registry()
+		if err != nil {
+			return nil, err
+		}
+		return checkWindows(o, reg)
 	}
 	rows := locations[o.GOOS]
 	if rows == nil {

@@ -57,6 +57,9 @@ type Options struct {
 	RecordPath string
 	// GOOS picks the location table; empty means runtime.GOOS.
 	GOOS string
+	// Registry is where a Windows install writes its keys; nil means this
+	// machine's registry (Windows only). Tests pass a MapRegistry.
+	Registry Registry
 }
 
 // SystemRecord is where a system install records what it wrote, under Root.
@@ -66,6 +69,9 @@ const SystemRecord = "/var/lib/detour/installed.json"
 type Entry struct {
 	Browser string `json:"browser"`
 	Path    string `json:"path"`
+	// Key is the registry key naming Path (Windows), e.g.
+	// HKCU\Software\Google\Chrome\NativeMessagingHosts\org.detour.helper.
+	Key string `json:"key,omitempty"`
 }
 
 // Skip is a browser that was not installed for, and why.
@@ -100,6 +106,12 @@ func Install(o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	var reg Registry
+	if o.windowsRegistry() {
+		if reg, err = o.registry(); err != nil {
+			return Result{}, err
+		}
+	}
 	res := Result{Exe: o.BinPath, Record: o.recordPath(), Skipped: skipped}
 	rec, err := loadRecord(res.Record)
 	if err != nil {
@@ -123,10 +135,19 @@ func Install(o Options) (Result, error) {
 		if err := o.writeOne(t, rec, res.Record); err != nil {
 			return res, err
 		}
+		if reg != nil {
+			if err := o.setKey(reg, t, rec, res.Record); err != nil {
+				return res, err
+			}
+		}
 		res.Written = append(res.Written, t)
 	}
 	return res, nil
 }
+
+// windowsRegistry says whether o registers through the Windows registry
+// rather than manifest folders.
+func (o Options) windowsRegistry() bool { return o.GOOS == "windows" && o.Dir == "" }
 
 // writeOne writes one manifest, recording first what it is about to create
 // or replace, so that a crash between the two never leaves an unrecorded file.
@@ -209,6 +230,15 @@ func Uninstall(o Options) (UninstallResult, error) {
 			return res, fmt.Errorf("installer: remove %s: %w", f.Path, err)
 		}
 		res.Removed = append(res.Removed, e)
+	}
+	if len(rec.Keys)+len(rec.CreatedKeys) > 0 {
+		reg, err := o.registry()
+		if err != nil {
+			return res, err
+		}
+		if err := uninstallKeys(reg, rec, &res); err != nil {
+			return res, err
+		}
 	}
 	if err := os.Remove(res.Record); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return res, fmt.Errorf("installer: remove record %s: %w", res.Record, err)
@@ -325,6 +355,9 @@ func (o Options) checkBinary() error {
 }
 
 func (o Options) recordPath() string {
+	if o.System && o.GOOS == "windows" && o.Root == "" {
+		return windowsSystemRecord()
+	}
 	if o.System {
 		return filepath.Join(o.rootOrSlash(), SystemRecord)
 	}
@@ -369,6 +402,9 @@ func (o Options) targets() ([]Entry, []Skip, error) {
 			return nil, nil, errors.New("installer: --dir takes Chrome-family browsers or firefox, not both")
 		}
 		return out, nil, nil
+	}
+	if o.windowsRegistry() {
+		return o.windowsTargets(), nil, nil
 	}
 	rows := locations[o.GOOS]
 	if rows == nil {

@@ -19,6 +19,10 @@ type record struct {
 	Files  []recordFile `json:"files"`
 	// Dirs are folders install created; uninstall removes them when empty.
 	Dirs []string `json:"dirs,omitempty"`
+	// Keys are the registry keys a Windows install set; CreatedKeys the
+	// keys it created (parents included), removed on uninstall when empty.
+	Keys        []recordKey  `json:"keys,omitempty"`
+	CreatedKeys []createdKey `json:"created_keys,omitempty"`
 }
 
 type recordFile struct {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -148,6 +149,9 @@ func checkBinary(exe string) DoctorCheck {
 	}
 	if err := installer.CheckExecutable(exe); err != nil {
 		c.Status, c.Detail, c.Fix = CheckFail, err.Error(), "reinstall Detour, or chmod +x "+exe
+		if runtime.GOOS == "windows" {
+			c.Fix = "reinstall Detour (the MSI, or detour.exe from the release)"
+		}
 		return c
 	}
 	c.Status, c.Detail = CheckOK, fmt.Sprintf("%s (version %s)", exe, version.Version)
@@ -159,7 +163,11 @@ func checkTray(exe string) DoctorCheck {
 	if exe == "" {
 		exe, _ = os.Executable()
 	}
-	p := filepath.Join(filepath.Dir(exe), "detour-tray")
+	name := "detour-tray"
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	p := filepath.Join(filepath.Dir(exe), name)
 	if err := installer.CheckExecutable(p); err != nil {
 		return DoctorCheck{Name: "tray", Status: CheckWarn, Detail: "no tray icon: " + err.Error(),
 			Fix: "install detour-tray beside detour (make build puts both in bin/)"}
@@ -179,12 +187,15 @@ func checkManifests(o installer.Options) []DoctorCheck {
 	}
 	var out []DoctorCheck
 	for _, m := range ms {
-		c := DoctorCheck{Name: "manifest " + m.Browser + " (" + m.Scope + ")", Status: CheckOK, Detail: m.Path}
+		c := DoctorCheck{Name: "manifest " + m.Browser + " (" + m.Scope + ")", Status: CheckOK, Detail: where(installer.Entry{Path: m.Path, Key: m.Key})}
 		switch {
 		case m.Problem != "":
-			c.Status, c.Detail = CheckFail, m.Path+": "+m.Problem
+			c.Status, c.Detail = CheckFail, c.Detail+": "+m.Problem
 			c.Fix = "run `detour install`"
-			if m.Scope == "system" {
+			switch {
+			case m.Scope == "system" && runtime.GOOS == "windows":
+				c.Fix = "reinstall the Detour MSI, or run `detour install --system` as an administrator"
+			case m.Scope == "system":
 				c.Fix = "run `sudo detour install --system`"
 			}
 		case m.Other != "":

@@ -87,7 +87,7 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	for _, e := range res.Written {
-		fmt.Fprintf(stdout, "registered with %-8s %s\n", e.Browser, e.Path)
+		fmt.Fprintf(stdout, "registered with %-8s %s\n", e.Browser, where(e))
 	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(stdout, "skipped    %-8s %s\n", s.Browser, s.Reason)
@@ -96,4 +96,13 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "no browser found to register with; install one, or use --system or --dir")
 	}
 	return 0
+}
+
+// where is an entry as people look for it: the manifest, and on Windows the
+// registry key that names it.
+func where(e installer.Entry) string {
+	if e.Key != "" {
+		return e.Key + " → " + e.Path
+	}
+	return e.Path
 }

@@ -40,10 +40,10 @@ func runUninstall(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	for _, e := range res.Removed {
-		fmt.Fprintf(stdout, "removed  %-8s %s\n", e.Browser, e.Path)
+		fmt.Fprintf(stdout, "removed  %-8s %s\n", e.Browser, where(e))
 	}
 	for _, e := range res.Restored {
-		fmt.Fprintf(stdout, "restored %-8s %s (as it was before install)\n", e.Browser, e.Path)
+		fmt.Fprintf(stdout, "restored %-8s %s (as it was before install)\n", e.Browser, where(e))
 	}
 	for _, k := range res.Kept {
 		fmt.Fprintf(stdout, "kept     %-8s %s\n", k.Browser, k.Reason)

@@ -1,0 +1,5 @@
+//go:build !windows
+
+package installer
+
+func systemRegistry() Registry { return nil }
