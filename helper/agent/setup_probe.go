@@ -312,6 +312,9 @@ func addFact(v *probe.Verdict, code string, kv ...string) {
 	for i := 0; i+1 < len(kv); i += 2 {
 		f.Values[kv[i]] = kv[i+1]
 	}
+	if len(v.Facts) >= 50 || len(v.Evidence) >= 50 { // the protocol's limit: the last one makes room
+		v.Facts, v.Evidence = v.Facts[:min(len(v.Facts), 49)], v.Evidence[:min(len(v.Evidence), 49)]
+	}
 	v.Facts = append(v.Facts, f)
 	v.Evidence = append(v.Evidence, probe.Render(f))
 }

@@ -23,6 +23,9 @@ const CASES = {
   'slack.com': ['lookalike-cloudflare-challenge', 'https', { prompt: false, decided: true }],
   'asana.com': ['lookalike-squid-upstream', 'https', { prompt: false }],
   'trello.com': ['site-503', 'https', { prompt: false }],
+  // A bare 403 through an inspection CA: the network could have sent it,
+  // nothing proves it did: "possibly blocked", the alternative without the claim.
+  'notion.so': ['status-403', 'inspected', { prompt: true, possible: true, method: 'http-status' }],
 };
 
 describe('on the loopback filtered network', () => {
@@ -32,12 +35,14 @@ describe('on the loopback filtered network', () => {
     if (!net) return;
     const port = (a) => a.split(':').pop();
     const https = port(net.info.https);
+    const inspected = port(net.info.inspect_https);
     const proxy = new URL(net.info.proxy);
     const rules = [];
     const connectTo = [];
     const pacHosts = [];
     for (const [h, [, how]] of Object.entries(CASES)) {
       if (how === 'https') { rules.push(`MAP ${h} 127.0.0.1:${https}`); connectTo.push(`${h}:443:127.0.0.1:${https}`); }
+      if (how === 'inspected') { rules.push(`MAP ${h} 127.0.0.1:${inspected}`); connectTo.push(`${h}:443:127.0.0.1:${inspected}`); }
       if (how === 'nxdomain') rules.push(`MAP ${h} ~NOTFOUND`);
       if (how === 'proxy') pacHosts.push(h);
     }
@@ -91,11 +96,16 @@ describe('on the loopback filtered network', () => {
       } else if (want.prompt) {
         assert.equal(d.prompt, true, JSON.stringify(d));
         assert.equal(d.method, want.method, JSON.stringify(d));
+        assert.equal(d.blocked, !want.possible, JSON.stringify(d));
+        assert.equal(d.possible, !!want.possible, JSON.stringify(d));
         if (want.vendor) assert.equal(d.vendor?.toLowerCase().includes(want.vendor.toLowerCase()), true, JSON.stringify(d));
         await page.waitForURL((u) => u.href.startsWith(PROMPT), { timeout: 15000, waitUntil: 'commit' });
         await page.waitForSelector('body[data-ready="true"]');
         assert.equal(new URL(page.url()).searchParams.get('method'), want.method);
         assert.ok(!page.url().includes('private'));
+        assert.equal(await page.getAttribute('body', 'data-verdict'), want.possible ? 'possible' : 'blocked');
+        assert.match(await page.textContent('h1'), want.possible ? /may be blocked/ : /is blocked/);
+        assert.match(await page.textContent('#report-heading'), want.possible ? /possible block/ : /^Report this block$/);
         // This helper is not enrolled: reporting is visibly unavailable, and says why.
         assert.equal(await page.isDisabled('#report'), true);
         assert.match(await page.textContent('#report-unavailable'), /enrolled with your organisation/);

@@ -43,6 +43,10 @@ async function main() {
   $('headline').textContent = t(possible ? 'headlinePossible' : 'headline', [name]);
   $('how').textContent = possible ? t('possibleHow') : t(methodKey(rec.method));
   document.body.dataset.verdict = possible ? 'possible' : 'blocked';
+  if (possible) {
+    $('report-heading').textContent = t('reportHeadingPossible');
+    $('report').textContent = t('reportButtonPossible');
+  }
   if (rec.vendor) { $('vendor').hidden = false; $('vendor').textContent = t(possible ? 'vendorLinePossible' : 'vendorLine', [rec.vendorName ?? rec.vendor]); }
   document.body.dataset.method = rec.method;
 
