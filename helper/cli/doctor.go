@@ -18,6 +18,7 @@ import (
 	"github.com/detour-project/detour/helper/localapi"
 	"github.com/detour-project/detour/helper/paths"
 	"github.com/detour-project/detour/installer"
+	"github.com/detour-project/detour/shared/ids"
 	"github.com/detour-project/detour/shared/protocol"
 	"github.com/detour-project/detour/shared/version"
 )
@@ -121,6 +122,7 @@ func Doctor(ctx context.Context, dirs paths.Dirs, o installer.Options) []DoctorC
 	out = append(out, checkPackage(ctx, o))
 	out = append(out, checkTray(o.Exe))
 	out = append(out, checkManifests(o)...)
+	out = append(out, checkBrowserPolicy(o)...)
 	out = append(out, checkManaged(o.Root))
 	out = append(out, checkKeyring(dirs))
 	agent := checkAgent(ctx, env)
@@ -201,6 +203,29 @@ func checkManifests(o installer.Options) []DoctorCheck {
 		case m.Other != "":
 			c.Status, c.Detail = CheckWarn, m.Path+" starts "+m.Other+", not this binary"
 			c.Fix = "run `detour install` to register this one, if it is the one you mean to use"
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// checkBrowserPolicy says whether the browsers' own policy lets the native
+// host (and the extension) run, where doctor can read that policy.
+func checkBrowserPolicy(o installer.Options) []DoctorCheck {
+	ms, _ := installer.Check(o)
+	pcs, err := installer.CheckBrowserPolicy(o, ms)
+	if err != nil {
+		return []DoctorCheck{{Name: "browser policy", Status: CheckWarn, Detail: err.Error()}}
+	}
+	var out []DoctorCheck
+	for _, p := range pcs {
+		c := DoctorCheck{Name: "browser policy " + p.Browser, Status: CheckOK,
+			Detail: "allows the native host " + ids.NativeHost + " (" + strings.Join(p.Sources, ", ") + ")"}
+		if p.Problem != "" {
+			c.Status, c.Detail, c.Fix = CheckFail, p.Problem+" ("+strings.Join(p.Sources, ", ")+")", p.Fix
+		}
+		if len(p.Notes) > 0 {
+			c.Detail += "; " + strings.Join(p.Notes, "; ")
 		}
 		out = append(out, c)
 	}

@@ -137,3 +137,37 @@ func TestDoctorCommandOutput(t *testing.T) {
 		t.Fatalf("--json: %v %s", err, out.String())
 	}
 }
+
+// doctor reads the browsers' own policy: a blocklist of every native host
+// that does not allow Detour's is a failure with the fix, an allow-list
+// that names it is fine.
+func TestDoctorBrowserPolicy(t *testing.T) {
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/detour-test-bus")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ policy, want string }{
+		{`{"NativeMessagingBlocklist":["*"]}`, "fail: NativeMessagingBlocklist refuses the native host org.detour.helper"},
+		{`{"NativeMessagingBlocklist":["*"],"NativeMessagingAllowlist":["org.detour.helper"]}`, "ok: allows the native host org.detour.helper"},
+	} {
+		dirs := pathstest.Short(t)
+		home, root := t.TempDir(), t.TempDir()
+		os.MkdirAll(filepath.Join(home, ".config", "chromium"), 0o700)
+		pdir := filepath.Join(root, "etc/chromium/policies/managed")
+		os.MkdirAll(pdir, 0o755)
+		os.WriteFile(filepath.Join(pdir, "it.json"), []byte(c.policy), 0o644)
+		var got *DoctorCheck
+		for _, ch := range Doctor(context.Background(), dirs, installer.Options{Home: home, ConfigHome: filepath.Join(home, ".config"), Root: root, Exe: exe, GOOS: "linux"}) {
+			if ch.Name == "browser policy chromium" {
+				got = &ch
+			}
+		}
+		st, sub, _ := strings.Cut(c.want, ": ")
+		if got == nil || got.Status != st || !strings.Contains(got.Detail, sub) || !strings.Contains(got.Detail, "it.json") {
+			t.Errorf("policy %s: check %+v, want %s", c.policy, got, c.want)
+		} else if st != CheckOK && got.Fix == "" {
+			t.Errorf("no fix for %+v", got)
+		}
+	}
+}
