@@ -255,6 +255,9 @@ func checkManaged(root string) DoctorCheck {
 		if m.ReportAutomatically != nil {
 			parts = append(parts, fmt.Sprintf("report automatically %t", *m.ReportAutomatically))
 		}
+		if m.Prompts != nil {
+			parts = append(parts, fmt.Sprintf("prompts %t", *m.Prompts))
+		}
 		c.Detail = config.ManagedPath + ": " + strings.Join(parts, ", ")
 	}
 	return c

@@ -29,6 +29,9 @@ type Config struct {
 	ReportAutomatically bool `json:"report_automatically"`
 	// PausedUntil silences prompts until then (the tray's "Pause for an hour").
 	PausedUntil *time.Time `json:"paused_until,omitempty"`
+	// Prompts is the organisation's choice to show (true) or not show
+	// (false) the prompt on a block; nil leaves it to the extension.
+	Prompts *bool `json:"prompts,omitempty"`
 	// Managed lists settings fixed by the organisation's managed policy, which
 	// the person cannot change.
 	Managed []string `json:"managed,omitempty"`

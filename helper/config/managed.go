@@ -25,12 +25,22 @@ type Managed struct {
 	// EnrolmentCode lets the agent enrol without the person typing a code.
 	// It is not a secret worth much: it only admits a device to the org.
 	EnrolmentCode string `json:"enrolment_code,omitempty"`
+	// Prompts, when set, turns the prompt shown on a block on or off for
+	// everyone (off: Detour still notices and reports as configured).
+	Prompts *bool `json:"prompts,omitempty"`
 }
+
+// readPlatformManaged, when set (Windows: the registry), replaces the file
+// that ReadManaged reads.
+var readPlatformManaged func() (*Managed, error)
 
 // ReadManaged reads root+ManagedPath ("" root is /). No file is no policy:
 // (nil, nil). A file that is there but wrong is an error, never ignored, so
 // that a typo in a policy does not silently leave people unmanaged.
 func ReadManaged(root string) (*Managed, error) {
+	if readPlatformManaged != nil {
+		return readPlatformManaged()
+	}
 	if root == "" {
 		root = "/"
 	}
@@ -123,5 +133,54 @@ func (m *Managed) Apply(c *Config) {
 		c.ReportAutomatically = *m.ReportAutomatically
 		names = append(names, "report_automatically")
 	}
+	c.Prompts = nil
+	if m.Prompts != nil {
+		v := *m.Prompts
+		c.Prompts = &v
+		names = append(names, "prompts")
+	}
 	c.Managed = names
+}
+
+// ManagedFromRegistry turns the values of the policy key
+// (HKLM\SOFTWARE\Policies\Detour, as Group Policy or Intune writes them
+// from installer/policy's ADMX) into a Managed: value names are Managed's
+// JSON field names; hub, org and enrolment_code are REG_SZ (string),
+// report_automatically and prompts REG_DWORD (uint32, 0 or 1), and
+// whitelist_keys a REG_SZ holding the JSON array. Anything else is an error,
+// as an unknown field in managed.json is.
+func ManagedFromRegistry(values map[string]any) (*Managed, error) {
+	doc := map[string]any{}
+	for name, v := range values {
+		switch name {
+		case "hub", "org", "enrolment_code":
+			s, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s is %T, not REG_SZ", name, v)
+			}
+			doc[name] = s
+		case "whitelist_keys":
+			s, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s is %T, not REG_SZ holding a JSON array", name, v)
+			}
+			if strings.TrimSpace(s) == "" {
+				continue
+			}
+			doc[name] = json.RawMessage(s)
+		case "report_automatically", "prompts":
+			n, ok := v.(uint32)
+			if !ok || n > 1 {
+				return nil, fmt.Errorf("%s is %v, not REG_DWORD 0 or 1", name, v)
+			}
+			doc[name] = n == 1
+		default:
+			return nil, fmt.Errorf("unknown value %q", name)
+		}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("not valid: %w", err)
+	}
+	return ParseManaged(b)
 }
