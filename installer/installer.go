@@ -60,6 +60,11 @@ type Options struct {
 	// Registry is where a Windows install writes its keys; nil means this
 	// machine's registry (Windows only). Tests pass a MapRegistry.
 	Registry Registry
+	// Autostart also writes the sign-in entry that starts `detour agent`
+	// (and so the tray): ~/.config/autostart/detour.desktop or
+	// ~/Library/LaunchAgents/org.detour.helper.plist per user,
+	// /etc/xdg/autostart or /Library/LaunchAgents with System.
+	Autostart bool
 }
 
 // SystemRecord is where a system install records what it wrote, under Root.
@@ -86,6 +91,8 @@ type Result struct {
 	Record  string  `json:"record"`
 	Written []Entry `json:"written"`
 	Skipped []Skip  `json:"skipped,omitempty"`
+	// Autostart is the sign-in entry written, if Options.Autostart.
+	Autostart string `json:"autostart,omitempty"`
 }
 
 // Install writes the manifests and updates the record. It stops at the first
@@ -101,6 +108,15 @@ func Install(o Options) (Result, error) {
 	}
 	if err := o.checkBinary(); err != nil {
 		return Result{}, fmt.Errorf("installer: %w", err)
+	}
+	if o.Autostart && o.Dir == "" {
+		// Refuse before anything is written, not halfway.
+		if _, err := o.autostartPath(); err != nil {
+			return Result{}, err
+		}
+		if _, err := AutostartEntry(o.GOOS, o.BinPath); err != nil {
+			return Result{}, err
+		}
 	}
 	targets, skipped, err := o.targets()
 	if err != nil {
@@ -141,6 +157,13 @@ func Install(o Options) (Result, error) {
 			}
 		}
 		res.Written = append(res.Written, t)
+	}
+	if o.Autostart && o.Dir == "" {
+		e, err := o.writeAutostart(rec, res.Record)
+		if err != nil {
+			return res, err
+		}
+		res.Autostart = e.Path
 	}
 	return res, nil
 }

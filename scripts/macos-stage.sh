@@ -11,9 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=$1 detour=$2 tray=${3:-}
 host=${HOST_DETOUR:-$detour}
-install -d -m 0755 "$stage/usr/local/bin" "$stage/Library/LaunchAgents"
+install -d -m 0755 "$stage/usr/local/bin"
 install -m 0755 "$detour" "$stage/usr/local/bin/detour"
 if [ -n "$tray" ]; then install -m 0755 "$tray" "$stage/usr/local/bin/detour-tray"; fi
-install -m 0644 installer/macos/org.detour.helper.plist "$stage/Library/LaunchAgents/org.detour.helper.plist"
-"$host" install --system --root "$stage" --bin-path /usr/local/bin/detour --target-os darwin >/dev/null
+# The manifests and the LaunchAgent (from installer/macos/org.detour.helper.plist).
+"$host" install --system --root "$stage" --bin-path /usr/local/bin/detour --target-os darwin --autostart >/dev/null
 rm -rf "$stage/var" # the install record: install.sh and the .pkg receipt keep their own

@@ -123,6 +123,7 @@ func Doctor(ctx context.Context, dirs paths.Dirs, o installer.Options) []DoctorC
 	out = append(out, checkTray(o.Exe))
 	out = append(out, checkManifests(o)...)
 	out = append(out, checkBrowserPolicy(o)...)
+	out = append(out, checkAutostart(o)...)
 	out = append(out, checkManaged(o.Root))
 	out = append(out, checkKeyring(dirs))
 	agent := checkAgent(ctx, env)

@@ -100,3 +100,41 @@ func reinstallHint(p *installer.Package) string {
 	}
 	return "reinstall " + p.Name
 }
+
+// checkAutostart says whether something starts the agent (and the tray) at
+// sign-in; without it the agent starts only when a browser first needs it.
+// Where the installer knows no sign-in entry (Windows: the MSI's Run key)
+// there is no line.
+func checkAutostart(o installer.Options) []DoctorCheck {
+	c, ok := autostartLine(o)
+	if !ok {
+		return nil
+	}
+	return []DoctorCheck{c}
+}
+
+func autostartLine(o installer.Options) (DoctorCheck, bool) {
+	c := DoctorCheck{Name: "start at sign-in", Status: CheckOK}
+	cs, err := installer.CheckAutostart(o)
+	if err != nil {
+		return c, false
+	}
+	if len(cs) == 0 {
+		c.Status = CheckWarn
+		c.Detail = "nothing starts the agent at sign-in: the tray appears only once a browser has used Detour"
+		c.Fix = "run `detour install --autostart` (the packages do this for every user)"
+		return c, true
+	}
+	var parts []string
+	for _, a := range cs {
+		if a.Problem != "" {
+			c.Status = CheckFail
+			c.Detail = a.Path + ": " + a.Problem
+			c.Fix = "run `detour install --autostart` again, or reinstall the package"
+			return c, true
+		}
+		parts = append(parts, a.Path+" ("+a.Scope+")")
+	}
+	c.Detail = strings.Join(parts, ", ")
+	return c, true
+}

@@ -14,7 +14,7 @@ import (
 func init() {
 	Add(Command{
 		Name:    "install",
-		Usage:   "[--system] [--browser LIST] [--dir DIR] [--root DIR [--bin-path PATH] [--target-os OS]] [--json]",
+		Usage:   "[--system] [--browser LIST] [--dir DIR] [--autostart] [--root DIR [--bin-path PATH] [--target-os OS]] [--json]",
 		Summary: "register detour with your browsers (native messaging)",
 		Run:     runInstall,
 	})
@@ -55,6 +55,7 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 	browsers := fs.String("browser", "", "comma-separated: "+strings.Join(installer.Browsers, ","))
 	dir := fs.String("dir", "", "write the manifest into this folder instead (e.g. a test profile's NativeMessagingHosts)")
 	binPath := fs.String("bin-path", "", "the path the manifests name: where detour will be installed (packaging, e.g. /usr/bin/detour)")
+	autostart := fs.Bool("autostart", false, "also start the agent and tray at sign-in (an XDG autostart entry; a LaunchAgent on macOS)")
 	targetOS := fs.String("target-os", "", "with --root: stage another OS's machine-wide folders (packaging: linux, darwin)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -65,6 +66,7 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 	}
 	o.Dir = *dir
 	o.BinPath = *binPath
+	o.Autostart = *autostart
 	if *targetOS != "" {
 		if f.root == "" || !f.system {
 			return Fail(stderr, fmt.Errorf("install: --target-os stages files for another machine: it needs --system --root DIR"))
@@ -88,6 +90,9 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, e := range res.Written {
 		fmt.Fprintf(stdout, "registered with %-8s %s\n", e.Browser, where(e))
+	}
+	if res.Autostart != "" {
+		fmt.Fprintf(stdout, "starts at sign-in      %s\n", res.Autostart)
 	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(stdout, "skipped    %-8s %s\n", s.Browser, s.Reason)

@@ -9,7 +9,8 @@
 # Reproducible: -trimpath, no VCS stamp, an empty build id, every file's time
 # SOURCE_DATE_EPOCH (the commit's), so a second build of a commit is the same
 # bytes (the package test checks it). The native-messaging manifests are
-# written by `detour install --system --root STAGE --bin-path /usr/bin/detour`,
+# written by `detour install --system --root STAGE --bin-path /usr/bin/detour
+# --autostart`,
 # the code a person runs, so packages and hand installs never disagree.
 #
 # The packages have no maintainer scripts: dpkg and rpm remove exactly the
@@ -38,11 +39,12 @@ gobuild() { # GOARCH CGO OUT PKG
   GOOS=linux GOARCH=$1 CGO_ENABLED=$2 go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$3" "$4"
 }
 
-# The manifests, staged once (they are the same for every architecture) by
-# a detour built for this machine.
+# The manifests and the sign-in entry (/etc/xdg/autostart/detour.desktop,
+# from installer/linux/detour.desktop), staged once (they are the same for
+# every architecture) by a detour built for this machine.
 gobuild "$(go env GOARCH)" 0 "$work/host/detour" ./helper/cmd/detour
 stage=$work/stage
-"$work/host/detour" install --system --root "$stage" --bin-path /usr/bin/detour >/dev/null
+"$work/host/detour" install --system --root "$stage" --bin-path /usr/bin/detour --autostart >/dev/null
 rm -rf "$stage/var" # the install record: dpkg and rpm keep their own
 # Folders every system has: the packages must not claim them.
 common=" /etc /etc/opt /usr /usr/lib /usr/bin /etc/xdg /etc/xdg/autostart "
@@ -54,7 +56,6 @@ contents() {
   if [ -x "$bin/detour-tray" ]; then
     printf '  - {src: %s, dst: /usr/bin/detour-tray, file_info: {mode: 0755}}\n' "$bin/detour-tray"
   fi
-  printf '  - {src: installer/linux/detour.desktop, dst: /etc/xdg/autostart/detour.desktop, file_info: {mode: 0644}}\n'
   (cd "$stage" && find . -mindepth 1 -type d -printf '/%P\n' | LC_ALL=C sort) | while read -r d; do
     case "$common" in *" $d "*) continue ;; esac
     printf '  - {dst: "%s", type: dir, file_info: {mode: 0755}}\n' "$d"

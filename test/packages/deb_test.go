@@ -236,13 +236,14 @@ func TestDebInstallUpgradeRemove(t *testing.T) {
 	// empty and no other package lists: /etc/opt on a machine where nothing
 	// else uses it. The one difference allowed, and only then.
 	optMayGo := emptyUnowned("/etc/opt")
+	optInfo, _ := os.Stat("/etc/opt")
 	home, env := person(t)
 	homeBefore := tree(t, home)
 	t.Cleanup(func() {
 		// Whatever happened, leave the machine as it was.
 		exec.Command("dpkg", "--purge", "detour").Run()
-		if optMayGo {
-			os.Mkdir("/etc/opt", 0o755) // see optMayGo
+		if optMayGo && os.Mkdir("/etc/opt", 0o755) == nil { // see optMayGo
+			os.Chtimes("/etc/opt", optInfo.ModTime(), optInfo.ModTime())
 		}
 	})
 	// Maintainer scripts run with the caller's HOME: point it at the person,
@@ -354,9 +355,10 @@ func checkInstalled(t *testing.T, env []string, version string) {
 		seen[c.Name] = c.Status + ": " + c.Detail
 	}
 	for name, w := range map[string]string{
-		"binary":  "ok: " + binPath,
-		"tray":    "ok: /usr/bin/detour-tray",
-		"package": "ok: installed by the dpkg package detour " + version,
+		"binary":           "ok: " + binPath,
+		"tray":             "ok: /usr/bin/detour-tray",
+		"package":          "ok: installed by the dpkg package detour " + version,
+		"start at sign-in": "ok: " + autostart + " (system)",
 	} {
 		if !strings.HasPrefix(seen[name], w) {
 			t.Errorf("doctor %s: %q, want %q…", name, seen[name], w)
