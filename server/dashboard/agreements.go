@@ -199,7 +199,7 @@ func (d *Dashboard) showAgreement(w http.ResponseWriter, r *http.Request, s *ses
 	if r.URL.Query().Get("saved") == "1" {
 		p.Notice = p.t("agreements.saved")
 	}
-	dt := p.newTable("agreement", "agreement.details", "field", "value")
+	dt := p.newTable("agreement", "agreement.details_table", "field", "value")
 	dt.Rows = [][]cell{
 		{p.text(p.t("col.service")), p.serviceCell(ix, a.Service)},
 		{p.text(p.t("col.category")), p.text(p.t("category." + a.Category))},
@@ -209,7 +209,7 @@ func (d *Dashboard) showAgreement(w http.ResponseWriter, r *http.Request, s *ses
 		{p.text(p.t("col.agreed_by")), p.text(p.t("agreement.agreed_by", len(a.EndorsedBy), len(ix.doc.Organisations)))},
 	}
 	p.add(&section{ID: "agreement", Heading: p.t("agreement.details"), Table: dt})
-	at := p.newTable("answers", "agreement.answers", "organisation", "answer", "reason", "when", "who")
+	at := p.newTable("answers", "agreement.answers_table", "organisation", "answer", "reason", "when", "who")
 	answered := map[string]bool{}
 	for _, an := range a.Answers {
 		answered[an.Org] = true
@@ -220,7 +220,7 @@ func (d *Dashboard) showAgreement(w http.ResponseWriter, r *http.Request, s *ses
 	p.add(&section{ID: "answers", Heading: p.t("agreement.answers"), Intro: p.t("agreement.answers_intro"), Table: at})
 	// Organisations yet to answer, and what each one's policy is now: how
 	// near the agreement is to everyone.
-	wt := p.newTable("waiting", "agreement.waiting", "organisation", "status")
+	wt := p.newTable("waiting", "agreement.waiting_table", "organisation", "status")
 	for _, o := range ix.doc.Organisations {
 		if !answered[o.ID] {
 			st := ix.status(o.ID, a.Service)

@@ -94,7 +94,7 @@ func (d *Dashboard) commonGroundPage(w http.ResponseWriter, r *http.Request, s *
 	p.add(sec)
 
 	// Agreements in this category, nearest to everyone first.
-	at := p.newTable("common-agreements", "common.agreements", "service", "agreed_by#", "still_to_agree#")
+	at := p.newTable("common-agreements", "common.agreements_table", "service", "agreed_by#", "still_to_agree#")
 	agreements := make([]whitelist.Agreement, 0)
 	for _, a := range ix.doc.Agreements {
 		if a.Category == cat {

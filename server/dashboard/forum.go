@@ -80,7 +80,7 @@ func (p *page) posterOrg(ix *index, org string) string {
 // addThread adds a thread's posts to a page as a table.
 func (d *Dashboard) addThread(r *http.Request, p *page, s *session, thread string) {
 	ix := d.index()
-	t := p.newTable("posts", "forum.posts", "when", "organisation", "who", "post")
+	t := p.newTable("posts", "forum.posts_table", "when", "organisation", "who", "post")
 	posts, err := d.posts(r.Context(), thread)
 	if err != nil {
 		d.opt.Log.Error("dashboard: forum", "err", err)
@@ -111,7 +111,7 @@ func (d *Dashboard) forumPage(w http.ResponseWriter, r *http.Request, s *session
 		d.fail(w, r, s, err)
 		return
 	}
-	t := p.newTable("threads", "forum.threads", "thread", "posts#", "last_post")
+	t := p.newTable("threads", "forum.threads_table", "thread", "posts#", "last_post")
 	for rows.Next() {
 		var thread, last string
 		var n int
