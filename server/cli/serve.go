@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,6 +36,7 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", envOr("DETOUR_LOG_FORMAT", "text"), "log format: text or json (one JSON object a line, for a log collector)")
 	fs.IntVar(&cfg.MaxWSClients, "max-ws-clients", 50000, "WebSocket clients this hub holds; more are refused with 503 and told to retry (0: no cap)")
 	maxConns := fs.Int("max-conns", -1, "connections held at once; at the cap, stalled and idle ones are closed to make room, else new ones get 503 (default: the descriptor limit less a reserve; 0: no cap)")
+	proxies := fs.String("trusted-proxy", os.Getenv("DETOUR_TRUSTED_PROXY"), "load balancers in front of this hub (CIDR,CIDR...): their X-Forwarded-For names the client for sign-in limits per source")
 	drain := fs.Duration("drain-timeout", 20*time.Second, "on SIGTERM, how long requests in flight may take to finish")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -41,6 +44,19 @@ func serveMain(args []string, stdout, stderr io.Writer) int {
 	if err := checkPublicURL(cfg.PublicURL); err != nil {
 		fmt.Fprintf(stderr, "detour-server serve: %v\n", err)
 		return 2
+	}
+	for _, p := range strings.FieldsFunc(*proxies, func(r rune) bool { return r == ',' || r == ' ' }) {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(p); aerr == nil {
+				pfx, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "detour-server serve: --trusted-proxy %q: want an address or CIDR such as 10.0.0.0/8\n", p)
+			return 2
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, pfx)
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		fmt.Fprintln(stderr, "detour-server serve: --tls-cert and --tls-key go together")

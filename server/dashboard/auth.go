@@ -333,10 +333,28 @@ func (t *throttle) allow(account string) bool {
 		b = &bucket{}
 		t.accounts[account] = b
 	}
-	if !t.global.take(now, t.globBurst, t.globEvery) {
+	// Neither bucket is spent by an attempt the other refuses: a flood
+	// that one account's bucket stops must not drain the global one.
+	if !b.has(now, t.accBurst, t.accEvery) || !t.global.has(now, t.globBurst, t.globEvery) {
 		return false
 	}
-	return b.take(now, t.accBurst, t.accEvery)
+	return b.take(now, t.accBurst, t.accEvery) && t.global.take(now, t.globBurst, t.globEvery)
+}
+
+// allowGlobal takes from the global bucket alone (the sign-in guard has
+// already applied the per-key limits).
+func (t *throttle) allowGlobal() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.global.take(t.now(), t.globBurst, t.globEvery)
+}
+
+// has says whether b would give an attempt now, without taking it.
+func (b *bucket) has(now time.Time, burst float64, every time.Duration) bool {
+	if b.last.IsZero() {
+		return burst >= 1
+	}
+	return min(b.tokens+float64(now.Sub(b.last))/float64(every), burst) >= 1
 }
 
 // success forgets an account's failed attempts.

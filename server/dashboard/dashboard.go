@@ -6,8 +6,9 @@
 //
 // Security model: local accounts (argon2id), server-side sessions whose
 // ids are stored hashed, a synchronizer CSRF token per session checked on
-// every POST, sign-in throttling by account name and globally (never by
-// client address), a strict Content-Security-Policy (no inline script or
+// every POST, sign-in back-off per account, source and device cookie
+// (signin_guard.go; addresses only as keyed hashes, on the sign-in route
+// alone), a strict Content-Security-Policy (no inline script or
 // style), and a role check on the server for every route.
 package dashboard
 
@@ -21,6 +22,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -69,6 +71,10 @@ type Options struct {
 	// (time.Now when nil; tests move it).
 	SSO    *SSOConfig
 	SSONow func() time.Time
+	// TrustedProxies are the load balancers or proxies in front of the hub:
+	// a request from one of them is from the last address in its
+	// X-Forwarded-For that is not one (for sign-in limits per source).
+	TrustedProxies []netip.Prefix
 	// RequireTOTP makes sector admins with a local account set up a second
 	// factor before anything else (serve --require-totp).
 	RequireTOTP bool
@@ -79,6 +85,7 @@ type Dashboard struct {
 	opt      Options
 	tmpl     *template.Template
 	throttle *throttle
+	guard    *signinGuard
 	assets   fs.FS
 	ix       atomic.Pointer[index] // the current whitelist's index; see index
 	hooks    hooks                 // invitation hooks by kind
@@ -118,7 +125,11 @@ func New(ctx context.Context, opt Options) (*Dashboard, error) {
 	if opt.SSONow == nil {
 		opt.SSONow = time.Now
 	}
-	d := &Dashboard{opt: opt, tmpl: tmpl, throttle: newThrottle(), assets: sub, sso: &sso{cfg: opt.SSO, now: opt.SSONow}}
+	guard, err := newSigninGuard(ctx, opt.DB, opt.Now, opt.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dashboard{opt: opt, tmpl: tmpl, throttle: newThrottle(), guard: guard, assets: sub, sso: &sso{cfg: opt.SSO, now: opt.SSONow}}
 	d.OnInvitationAccepted(KindOwner, d.ownerAccepted)
 	return d, nil
 }
@@ -377,12 +388,16 @@ func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := normEmail(r.PostFormValue("email"))
-	if !d.throttle.allow(email) {
-		d.renderSignIn(w, r, http.StatusTooManyRequests, "signin.throttled")
+	keys, ok := d.signInAllowed(w, r, email)
+	if !ok {
 		return
 	}
 	u, err := authenticate(r.Context(), d.opt.DB, email, r.PostFormValue("password"))
 	if errors.Is(err, errNoUser) {
+		if err := d.guard.failed(r.Context(), keys); err != nil {
+			d.fail(w, r, nil, err)
+			return
+		}
 		d.renderSignIn(w, r, http.StatusUnauthorized, "signin.wrong")
 		return
 	}
@@ -390,7 +405,7 @@ func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, nil, err)
 		return
 	}
-	d.throttle.success(email)
+	d.signInSucceeded(w, r, email, keys)
 	if u.TOTP {
 		d.beginSecondFactor(w, r, u.Email)
 		return

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -53,6 +54,9 @@ type Config struct {
 	// with 503 and Retry-After, so it tries again later or elsewhere (0:
 	// no cap).
 	MaxWSClients int
+	// TrustedProxies are the load balancers in front of the hub, whose
+	// X-Forwarded-For names the client for sign-in limits per source.
+	TrustedProxies []netip.Prefix
 	// ReportConcurrency caps report, token and enrolment requests handled
 	// at once; more wait briefly, then get 503 (default 64).
 	ReportConcurrency int

@@ -27,8 +27,10 @@ func (h *Hub) setupDashboard(ctx context.Context) error {
 	d, err := dashboard.New(ctx, dashboard.Options{
 		SSO:         ssoCfg,
 		RequireTOTP: h.Cfg.RequireTOTP,
-		Codes:       codes,
-		DB:          h.DB,
+		// Sign-in limits per source see through these to the client.
+		TrustedProxies: h.Cfg.TrustedProxies,
+		Codes:          codes,
+		DB:             h.DB,
 		// Read lazily: the catalog may be replaced after set-up.
 		Catalog: func() catalog.Service { return h.Catalog },
 		Privacy: h.Privacy(),
