@@ -17,7 +17,7 @@ import (
 func init() {
 	Add(Command{
 		Name:    "probe",
-		Usage:   "URL [--dns ADDR] [--connect-to H1:P1:H2:P2]... [--ca-file FILE] [--proxy URL] [--timeout DUR] [--json]",
+		Usage:   "URL [--dns ADDR] [--connect-to H1:P1:H2:P2]... [--ca-file FILE] [--proxy URL] [--timeout DUR] [--control-hub URL] [--json]",
 		Summary: "diagnose whether URL is blocked, how and by which filter",
 		Run:     runProbe,
 	})
@@ -50,6 +50,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", orDuration(env.Timeout, probe.DefaultTimeout), "give up after this long")
 	captive := fs.String("captive-url", env.CaptiveURL, "connectivity-check URL that answers 204 when there is no captive portal")
 	fs.Var(&secondDNS, "second-dns", "resolver asked for a second opinion when a name does not exist (repeatable)")
+	controlHub := fs.String("control-hub", "", "ask this hub's control measurement (GET /api/v1/control) when the verdict is ambiguous, if it offers one")
 	asJSON := fs.Bool("json", false, "print the verdict as one JSON object")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -68,6 +69,16 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	}
 	o = probe.WithDefaults(o)
 	o.Catalog = cliCatalog()
+	if *controlHub != "" {
+		ix := cliIndex()
+		o.Control = &probe.Control{
+			Hub: func() string { return *controlHub },
+			HostFor: func(host string) string {
+				_, matched := ix.Document().MatchHost(host)
+				return matched
+			},
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout+2*time.Second)
 	defer cancel()
@@ -95,12 +106,7 @@ func orDuration(d, def time.Duration) time.Duration {
 // cliCatalog names the catalog service of a host: from the verified
 // whitelist cache when there is one, else from the seed catalog built in.
 func cliCatalog() func(string) *string {
-	ix := whitelist.SeedIndex()
-	if dirs, err := paths.Default(); err == nil {
-		if cp, _, err := loadCache(dirs); err == nil && cp != nil && cp.Index != nil {
-			ix = cp.Index
-		}
-	}
+	ix := cliIndex()
 	return func(host string) *string {
 		if s := ix.ServiceForHost(host); s != nil {
 			id := s.ID
@@ -141,4 +147,16 @@ func printVerdict(w io.Writer, v probe.Verdict) {
 		fmt.Fprintf(w, "  - %s\n", e)
 	}
 	fmt.Fprintf(w, "(%d ms)\n", v.ElapsedMS)
+}
+
+// cliIndex is the verified whitelist cache when there is one, else the
+// seed catalog built in.
+func cliIndex() *whitelist.Index {
+	ix := whitelist.SeedIndex()
+	if dirs, err := paths.Default(); err == nil {
+		if cp, _, err := loadCache(dirs); err == nil && cp != nil && cp.Index != nil {
+			ix = cp.Index
+		}
+	}
+	return ix
 }

@@ -188,17 +188,19 @@ func (c *Control) capabilities(ctx context.Context, hub string) (bool, error) {
 
 func (c *Control) fetch(ctx context.Context, hub, host string) controlObs {
 	var a struct {
-		Host   string `json:"host"`
-		Status int    `json:"status"`
-		Title  string `json:"title"`
-		Length int    `json:"length"`
-		Public bool   `json:"public"`
-		Error  string `json:"error"`
+		Host     string `json:"host"`
+		Status   int    `json:"status"`
+		Title    string `json:"title"`
+		Length   int    `json:"length"`
+		Public   bool   `json:"public"`
+		Resolved bool   `json:"resolved"`
+		Error    string `json:"error"`
 	}
 	if _, err := c.get(ctx, hub+"/api/v1/control?host="+url.QueryEscape(host), &a); err != nil {
 		return controlObs{host: host, unavailable: true, err: err.Error()}
 	}
-	return controlObs{host: host, status: a.Status, title: tidyText(a.Title, 200), length: a.Length, public: a.Public, err: tidyText(a.Error, 200)}
+	return controlObs{host: host, status: a.Status, title: tidyText(a.Title, 200), length: a.Length, public: a.Public,
+		resolved: a.Resolved || a.Status != 0, err: tidyText(a.Error, 200)}
 }
 
 // lastAnswer is the status and title of the probe's last answered hop.
@@ -221,16 +223,21 @@ func (j *judge) withControl(obs *observation, out outcome) outcome {
 		j.say("control.unavailable", "error", c.err)
 		return out
 	}
-	if c.status == 0 {
-		// The hub could not reach the site either: it is down for everyone
-		// (or does not exist), whatever this network does.
-		j.say("control.unreachable", "host", c.host, "error", c.err)
-		return outcome{method: method.SiteDown, confidence: 0.65}
-	}
 	status := fmt.Sprint(c.status)
-	if out.method == method.DNSNXDomain {
+	switch {
+	case out.method == method.DNSNXDomain && c.resolved:
+		// The name exists outside: this network's resolver hides it.
 		j.say("control.exists", "host", c.host, "status", status)
 		return outcome{method: method.DNSNXDomain, confidence: 0.9}
+	case out.method == method.DNSNXDomain:
+		// The hub cannot find the name either: it does not exist anywhere.
+		j.say("control.nowhere", "host", c.host, "error", c.err)
+		return outcome{method: method.SiteDown, confidence: 0.7}
+	case c.status == 0:
+		// The hub could not fetch it, yet something here answered in the
+		// site's name: that says nothing either way.
+		j.say("control.unreachable", "host", c.host, "error", c.err)
+		return out
 	}
 	local, title := lastAnswer(obs)
 	sameTitle := strings.EqualFold(strings.TrimSpace(title), strings.TrimSpace(c.title))

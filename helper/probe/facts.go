@@ -132,7 +132,8 @@ var FactText = map[string]string{
 	"control.same":        "the hub, from outside this network, got the same answer from {host} (status {status}): the site answers everyone this way, so this network is not what stops it",
 	"control.differs":     "the hub, from outside this network, reached {host} normally (status {status}, title \"{title}\"): this network treats the site differently",
 	"control.exists":      "the hub, from outside this network, reached {host} (status {status}): the name exists, so this network's resolver hides it",
-	"control.unreachable": "the hub, from outside this network, could not reach {host} either ({error}): the site is down for everyone",
+	"control.unreachable": "the hub, from outside this network, could not fetch {host} either ({error}), so it cannot tell whether this network interferes",
+	"control.nowhere":     "the hub, from outside this network, cannot find the name {host} either ({error}): it does not exist anywhere, so it is not a block",
 	"control.unavailable": "the hub's control measurement was not available ({error})",
 }
 

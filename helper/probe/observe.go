@@ -133,7 +133,10 @@ type controlObs struct {
 	title  string
 	length int
 	public bool // the hub saw a chain ending in a public root
-	err    string
+	// resolved: the hub's resolver found the name (it exists), even if
+	// the hub could not fetch the page.
+	resolved bool
+	err      string
 	// unavailable: the hub did not answer (refused, rate-limited, down);
 	// then nothing is known about the site.
 	unavailable bool

@@ -41,6 +41,9 @@ type Answer struct {
 	Length    int    `json:"length"`     // body bytes read (at most MaxBody)
 	TLSRoot   string `json:"tls_root"`   // common name of the verified chain's root
 	Public    bool   `json:"public"`     // the chain verified against the hub's roots
+	// Resolved is false when the hub's resolver could not find the name
+	// (or did not answer): then nothing says the name exists.
+	Resolved  bool   `json:"resolved"`
 	Error     string `json:"error,omitempty"`
 	CheckedAt string `json:"checked_at"` // RFC 3339, when the hub fetched it
 }
@@ -273,6 +276,8 @@ func (s *Service) fetch(ctx context.Context, host string) Answer {
 	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
 	resp, err := s.client.Do(req)
 	if err != nil {
+		var de *net.DNSError
+		a.Resolved = !errors.As(err, &de)
 		a.Error = shortError(err)
 		var uerr x509.UnknownAuthorityError
 		if errors.As(err, &uerr) {
@@ -282,6 +287,7 @@ func (s *Service) fetch(ctx context.Context, host string) Answer {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	a.Resolved = true
 	a.Status = resp.StatusCode
 	a.FinalHost = resp.Request.URL.Hostname()
 	a.Length = len(body)

@@ -183,7 +183,7 @@ func TestControlRefusesPrivateAddresses(t *testing.T) {
 	mux := http.NewServeMux()
 	s.Routes(mux)
 	code, a, _ := ask(t, mux, "host=docs.example.com", "192.0.2.1:1")
-	if code != 200 || a.Status != 0 || !strings.Contains(a.Error, "not public") || o.hits.Load() != 0 {
+	if code != 200 || a.Status != 0 || !a.Resolved || !strings.Contains(a.Error, "not public") || o.hits.Load() != 0 {
 		t.Errorf("got %d %+v, %d hits", code, a, o.hits.Load())
 	}
 	for _, bad := range []string{"127.0.0.1:443", "10.1.2.3:443", "169.254.169.254:80", "[::1]:443", "100.64.0.1:443", "192.168.0.1:443"} {

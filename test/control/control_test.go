@@ -70,7 +70,7 @@ func newHub(t *testing.T, w *world, offer bool) *hub {
 		Roots: pool,
 		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			if w.down.Load() {
-				return nil, &net.OpError{Op: "dial", Net: network, Err: os.ErrDeadlineExceeded}
+				return nil, &net.DNSError{Err: "no such host", Name: "docs.example.com", IsNotFound: true}
 			}
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		},
@@ -195,11 +195,11 @@ func TestControlForHiddenNames(t *testing.T) {
 	if !v.Blocked || v.Method != method.DNSNXDomain || v.Confidence < 0.9 || !strings.Contains(codes(v), "control.exists") {
 		t.Errorf("hidden name: %+v\n%s", v, strings.Join(v.Evidence, "\n"))
 	}
-	// The hub cannot reach it either: down for everyone, not blocked.
+	// The hub cannot find the name either: it exists nowhere, not blocked.
 	w2 := newWorld(t)
 	w2.down.Store(true)
 	v = probeWith(t, n, "dns-nxdomain", control4(newHub(t, w2, true)), false)
-	if v.Blocked || v.Method != method.SiteDown || !strings.Contains(codes(v), "control.unreachable") {
+	if v.Blocked || v.Method != method.SiteDown || !strings.Contains(codes(v), "control.nowhere") {
 		t.Errorf("down everywhere: %+v\n%s", v, strings.Join(v.Evidence, "\n"))
 	}
 }
