@@ -138,7 +138,10 @@ func printCommon(w io.Writer, res protocol.CommonResult, ix *whitelist.Index) {
 			if s.AgreedBy > 0 {
 				line += "; agreed by " + countOf(s.AgreedBy, "organisation", "organisations")
 			}
-			line += "; approved by " + countOf(s.Approvals, "organisation", "organisations") + " in all)"
+			if s.Approvals > 0 {
+				line += "; approved by " + countOf(s.Approvals, "organisation", "organisations") + " in all"
+			}
+			line += ")"
 			fmt.Fprintln(w, line)
 		}
 	}

@@ -28,8 +28,8 @@ var ErrUnknownCategory = errors.New("not a catalog category")
 // document alone (nothing is asked of anyone): per category, the services
 // every organisation approves (confirmed), then those that none blocks
 // (unconfirmed); within each group by how many of orgs approve it (all of
-// them, for the confirmed), then how many organisations endorse its
-// agreement, then how many in the whole whitelist approve it. category "" means
+// them, for the confirmed), then how many in the whole whitelist approve it,
+// then how many organisations endorse its agreement. category "" means
 // every category; no orgs at all answers only the list of organisations.
 // An organisation the document does not know is an error
 // rather than a silent gap, since a misspelt partner would make every
@@ -110,11 +110,11 @@ func (ix *Index) Common(orgs []string, category string, stale bool) (protocol.Co
 			if a.here != b.here {
 				return a.here > b.here
 			}
-			if a.AgreedBy != b.AgreedBy {
-				return a.AgreedBy > b.AgreedBy
-			}
 			if a.Approvals != b.Approvals {
 				return a.Approvals > b.Approvals
+			}
+			if a.AgreedBy != b.AgreedBy {
+				return a.AgreedBy > b.AgreedBy
 			}
 			return a.Service < b.Service
 		})
