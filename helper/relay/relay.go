@@ -30,8 +30,14 @@ import (
 // development builds whose ID differs from the published one.
 const EnvAllowed = "DETOUR_ALLOWED_EXTENSIONS"
 
-// maxReconnects bounds how often one relay reconnects to a restarted agent.
+// maxReconnects bounds how often in a row one relay reconnects to a
+// restarted agent: an agent that keeps dying at once is given up on. A
+// connection that served for Options.HealthyAfter starts the count again, so
+// that a browser open for days outlives any number of agent upgrades.
 const maxReconnects = 3
+
+// defaultHealthyAfter is Options.HealthyAfter's default.
+const defaultHealthyAfter = time.Minute
 
 // Options configure Run.
 type Options struct {
@@ -44,6 +50,9 @@ type Options struct {
 	Exe string
 	// Allowed are the extension IDs served; see AllowedIDs.
 	Allowed []string
+	// HealthyAfter is how long an agent connection must have served for
+	// its loss not to count towards giving up (default one minute).
+	HealthyAfter time.Duration
 }
 
 // AllowedIDs is every ID in shared/ids (development, stores, build-time
@@ -208,7 +217,8 @@ type relay struct {
 
 	mu         sync.Mutex
 	pending    map[int64]string // request id → type, until its reply passes
-	reconnects int
+	reconnects int              // in a row, see maxReconnects
+	attached   time.Time        // when the current agent connection began
 }
 
 // errBrowserGone ends the relay: the browser stopped reading its stdout.
@@ -278,6 +288,7 @@ func verify(c net.Conn) error {
 // attach starts passing the agent's frames from c straight to the browser.
 func (r *relay) attach(c net.Conn) {
 	r.agent, r.agentW = c, nativemsg.NewWriter(c)
+	r.attached = time.Now()
 	done := make(chan error, 1)
 	pumped := make(chan struct{})
 	r.agentDone, r.pumped = done, pumped
@@ -341,6 +352,13 @@ func (r *relay) dropped(ctx context.Context, cause error) int {
 		if err := r.toBrowser(rep); err != nil {
 			return 0
 		}
+	}
+	healthy := r.o.HealthyAfter
+	if healthy <= 0 {
+		healthy = defaultHealthyAfter
+	}
+	if time.Since(r.attached) >= healthy {
+		r.reconnects = 0
 	}
 	if r.reconnects >= maxReconnects {
 		r.o.Log.Error("the agent keeps stopping; giving up")

@@ -52,6 +52,11 @@ type inProc struct {
 
 func runInProc(t *testing.T, dirs paths.Dirs, exe string) *inProc {
 	t.Helper()
+	return runInProcWith(t, dirs, exe, 0)
+}
+
+func runInProcWith(t *testing.T, dirs paths.Dirs, exe string, healthyAfter time.Duration) *inProc {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	p := &inProc{in: inW, out: make(chan protocol.Envelope, 100), exit: make(chan int, 1)}
@@ -59,7 +64,7 @@ func runInProc(t *testing.T, dirs paths.Dirs, exe string) *inProc {
 		p.exit <- relay.Run(context.Background(), relay.Options{
 			Args: []string{ids.ChromeOrigin(ids.ChromeExtensionID)}, In: inR, Out: outW,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Dirs: dirs, Exe: exe,
-			Allowed: relay.AllowedIDs(),
+			Allowed: relay.AllowedIDs(), HealthyAfter: healthyAfter,
 		})
 		outW.Close()
 	}()
@@ -162,5 +167,31 @@ func TestNoAgentCanStart(t *testing.T) {
 	}
 	if code := <-p.exit; code != 1 {
 		t.Fatalf("exit %d, want 1", code)
+	}
+}
+
+// Losing the agent after a connection that served a while does not count
+// towards giving up: a relay outlives any number of agent restarts spread
+// over its life, while one that keeps dying at once is given up on (above).
+func TestManySpreadRestartsKeepTheRelay(t *testing.T) {
+	dirs := pathstest.Short(t)
+	fakeAgent(t, dirs)
+	p := runInProcWith(t, dirs, "/nonexistent", 20*time.Millisecond)
+	id := 1
+	for range 6 { // twice the in-a-row limit
+		p.send(t, id, echo)
+		if e := p.reply(t); *e.ID != int64(id) || !*e.OK {
+			t.Fatalf("echo %d: %+v", id, e)
+		}
+		time.Sleep(50 * time.Millisecond) // the connection has served a while
+		p.send(t, id+1, drop)
+		if e := p.reply(t); *e.ID != int64(id+1) || errCode(e) != protocol.CodeAgentDown {
+			t.Fatalf("dropped request %d: %+v", id+1, e)
+		}
+		id += 2
+	}
+	p.send(t, id, echo)
+	if e := p.reply(t); *e.ID != int64(id) || !*e.OK {
+		t.Fatalf("after six restarts: %+v", e)
 	}
 }
