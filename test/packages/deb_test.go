@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/detour-project/detour/installer"
@@ -106,14 +107,45 @@ func values(m map[string]string) []string {
 	return out
 }
 
-// build runs the dist part for version into a fresh folder.
+// built holds the packages already built per version, shared by the tests
+// (each build links three binaries: seconds on a loaded machine).
+var (
+	builtMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// TestMain removes the shared builds.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, d := range built {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
+// build returns the packages for version, built once for all the tests.
 func build(t *testing.T, version string) string {
 	t.Helper()
-	dist := t.TempDir()
+	builtMu.Lock()
+	defer builtMu.Unlock()
+	if d, ok := built[version]; ok {
+		return d
+	}
+	d, err := os.MkdirTemp("", "detour-packages-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	built[version] = d
+	buildInto(t, version, d)
+	return d
+}
+
+// buildInto runs the dist part for version into dist.
+func buildInto(t *testing.T, version, dist string) {
+	t.Helper()
 	run(t, []string{"VERSION=" + version, "DIST=" + dist, "SOURCE_DATE_EPOCH=" + epoch,
 		"DETOUR_LINUX_ARCHES=amd64", "DETOUR_LINUX_PACKAGES=detour"},
 		"bash", filepath.Join(repoRoot(t), "scripts/dist.d/linux.sh"))
-	return dist
 }
 
 // tree maps every path under the roots to its mode and content digest.
@@ -204,7 +236,8 @@ func TestDebInstallUpgradeRemove(t *testing.T) {
 	deb := func(dist, v string) string { return filepath.Join(dist, "detour_"+v+"_amd64.deb") }
 
 	// The same commit and time give the same bytes.
-	again := build(t, newVer)
+	again := t.TempDir()
+	buildInto(t, newVer, again)
 	for _, name := range []string{"detour_" + newVer + "_amd64.deb", "detour-" + newVer + ".x86_64.rpm"} {
 		a, _ := os.ReadFile(filepath.Join(newer, name))
 		b, _ := os.ReadFile(filepath.Join(again, name))
@@ -374,8 +407,9 @@ func checkInstalled(t *testing.T, env []string, version string) {
 	}
 }
 
-// The .rpm holds the same files, read back with rpm itself.
-func TestRpmContents(t *testing.T) {
+// The .rpm holds the same files, read back with rpm itself, and installs,
+// upgrades and erases cleanly.
+func TestRpmInstallUpgradeErase(t *testing.T) {
 	if os.Getenv("DETOUR_TEST_PACKAGES") != "1" {
 		t.Skip("builds the packages: set DETOUR_TEST_PACKAGES=1 (scripts/test.sh does)")
 	}
@@ -409,6 +443,45 @@ func TestRpmContents(t *testing.T) {
 	if s := run(t, nil, "rpm", "-qp", "--scripts", rpm); strings.TrimSpace(s) != "" {
 		t.Errorf("rpm has scripts:\n%s", s)
 	}
+	// Installed, upgraded and erased for real by rpm, into a private root
+	// with its own database (Debian's rpm is not this machine's package
+	// manager; --nodeps because that root has no GTK).
+	older := build(t, oldVer)
+	r := t.TempDir()
+	rpmIn := func(args ...string) string { return run(t, nil, "rpm", append([]string{"--root", r}, args...)...) }
+	rpmIn("--initdb")
+	rpmIn("--nodeps", "-i", filepath.Join(older, "detour-"+oldVer+".x86_64.rpm"))
+	rpmIn("--nodeps", "-U", rpm)
+	if got := strings.TrimSpace(rpmIn("-q", "--qf", "%{VERSION}", "detour")); got != newVer {
+		t.Errorf("after rpm -U the installed version is %q, want %s", got, newVer)
+	}
+	if got := strings.TrimSpace(rpmIn("-qf", binPath)); !strings.HasPrefix(got, "detour-"+newVer) {
+		t.Errorf("rpm -qf %s: %q", binPath, got)
+	}
+	for _, f := range want {
+		if _, err := os.Lstat(filepath.Join(r, f)); err != nil {
+			t.Errorf("installed rpm lacks %s", f)
+		}
+	}
+	rpmIn("-e", "detour")
+	var left []string
+	filepath.WalkDir(r, func(p string, d fs.DirEntry, err error) error {
+		rel := strings.TrimPrefix(p, r)
+		switch {
+		case err != nil || rel == "":
+		case d.IsDir() && (strings.HasPrefix(rel, "/var") || strings.HasPrefix(rel, "/root") || strings.Contains(rel, "/.rpmdb")):
+			return filepath.SkipDir // rpm's own database
+		case d.IsDir() && slices.Contains([]string{"/etc", "/etc/opt", "/etc/xdg", "/etc/xdg/autostart", "/usr", "/usr/bin", "/usr/lib"}, rel):
+			// folders every system has; rpm made them here only because the root was empty
+		default:
+			left = append(left, rel)
+		}
+		return nil
+	})
+	if len(left) != 0 {
+		t.Errorf("rpm -e left:\n%s", strings.Join(left, "\n"))
+	}
+
 	// The manifests inside name the installed binary.
 	x := t.TempDir()
 	cmd := exec.Command("sh", "-c", "rpm2cpio \"$1\" | cpio -idm --quiet --no-absolute-filenames", "sh", rpm)
