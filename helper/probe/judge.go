@@ -539,7 +539,7 @@ func vendorOf(t *tlsInfo) string {
 }
 
 // quotedPageText is more visible text than any product's block page has.
-const quotedPageText = 3000
+const quotedPageText = 4000
 
 func (j *judge) fromMatch(m fingerprint.Match, t *tlsInfo, own bool, status int, body []byte) outcome {
 	what := strings.Join(m.Evidence, "; ")
