@@ -474,6 +474,7 @@ type state struct {
 	dirtyOrgs     map[string]bool
 	dirtyPolicies map[[2]string]bool
 
+	removedServices map[string]bool          // by a pruning import (prune.go)
 	agreements      map[string]*agreementRow // by service (agreements.go)
 	dirtyAgreements map[string]bool
 	detail          string // set by a change that describes itself
@@ -687,6 +688,9 @@ func (st *state) document() *whitelist.Document {
 // deleted before any is inserted, so a host moving between two services in
 // one import never meets itself in the primary key.
 func (st *state) write(ctx context.Context, tx *store.Tx, now time.Time, actor string) error {
+	if err := st.writeRemovals(ctx, tx); err != nil {
+		return err
+	}
 	for _, id := range sortedKeys(st.dirtyServices) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM service_hosts WHERE service = ?`, id); err != nil {
 			return fmt.Errorf("catalog: service %s: %w", id, err)

@@ -25,7 +25,7 @@ func init() {
 		Summary: "add an organisation (publishes a new whitelist version)", Run: orgAdd})
 	AddAdmin(AdminCommand{Path: "policy set", Usage: "ORG SERVICE approved|blocked|restricted|unknown [--alternatives ID,ID] [--note TEXT] [--json]",
 		Summary: "set an organisation's policy for a service (publishes a new version)", Run: policySet})
-	AddAdmin(AdminCommand{Path: "catalog import", Usage: "FILE|- [--examples] [--json]",
+	AddAdmin(AdminCommand{Path: "catalog import", Usage: "FILE|- [--examples] [--prune] [--dry-run] [--json]",
 		Summary: "merge services, organisations and policies from JSON; --examples adds the fictional examples", Run: catalogImport})
 	AddAdmin(AdminCommand{Path: "catalog export", Usage: "",
 		Summary: "print the catalog as JSON (the import format)", Run: catalogExport})
@@ -120,8 +120,10 @@ func policySet(ctx context.Context, h *hub.Hub, args []string, stdout io.Writer)
 func catalogImport(ctx context.Context, h *hub.Hub, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("catalog import", flag.ContinueOnError)
 	examples := fs.Bool("examples", false, "also import the fictional example organisations and policies")
+	prune := fs.Bool("prune", false, "also remove the services the file does not list (with their policies)")
+	dryRun := fs.Bool("dry-run", false, "say what the import would add, replace and remove, and change nothing")
 	asJSON := fs.Bool("json", false, "machine-readable output")
-	pos, err := parseArgs(fs, args, -1, "catalog import FILE|- [--examples]")
+	pos, err := parseArgs(fs, args, -1, "catalog import FILE|- [--examples] [--prune] [--dry-run]")
 	if err != nil {
 		return err
 	}
@@ -154,6 +156,21 @@ func catalogImport(ctx context.Context, h *hub.Hub, args []string, stdout io.Wri
 	cat, err := h.CatalogStore()
 	if err != nil {
 		return err
+	}
+	if *dryRun {
+		p, err := cat.PreviewImport(ctx, b, *prune)
+		if err != nil {
+			return err
+		}
+		return printPreview(stdout, *asJSON, p)
+	}
+	if *prune {
+		v, p, err := cat.ImportPrune(ctx, b, adminActor)
+		if err != nil {
+			return err
+		}
+		return printVersion(stdout, *asJSON, fmt.Sprintf("imported %d services, %d organisations, %d policies; removed %d services (%s) and %d of their policies",
+			len(b.Services), len(b.Organisations), len(b.Policies), len(p.Removed), strings.Join(p.Removed, ", "), p.Policies), v)
 	}
 	v, err := cat.Import(ctx, b, adminActor)
 	if err != nil {

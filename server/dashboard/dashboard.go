@@ -175,6 +175,10 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /sso/{id}/callback", d.headers(http.HandlerFunc(d.ssoCallback)))
 	mux.Handle("GET /invite/{token}", d.headers(http.HandlerFunc(d.invitationForm)))
 	mux.Handle("POST /invite/{token}", d.headers(http.HandlerFunc(d.acceptInvitationForm)))
+	page("GET /catalog", sectorOnly, d.catalogPage)
+	page("POST /catalog", sectorOnly, d.serviceSave)
+	page("GET /catalog/{id}", sectorOnly, d.serviceEdit)
+	page("POST /catalog/{id}", sectorOnly, d.serviceSave)
 	page("GET /tokens", admins, d.tokensPage)
 	page("POST /tokens", admins, d.createToken)
 	page("POST /tokens/{id}/revoke", admins, d.revokeToken)
@@ -250,7 +254,7 @@ func (d *Dashboard) headers(next http.Handler) http.Handler {
 
 // multilineFields are the form fields that hold several lines (textareas);
 // every other field is one line. Name a new textarea here.
-var multilineFields = map[string]bool{"comment": true, "note": true, "reason": true, "body": true, "message": true}
+var multilineFields = map[string]bool{"comment": true, "note": true, "reason": true, "body": true, "message": true, "hosts": true, "features": true}
 
 // checkForm applies the hub's text rule (server/text) to every value of a
 // posted form before any handler sees it, so no handler can store a control

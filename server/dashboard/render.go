@@ -118,6 +118,9 @@ func (d *Dashboard) nav(r *http.Request, u *User) []navItem {
 	if admins(u, r) {
 		items = append(items, navItem{Href: "/tokens", Key: "nav.tokens"})
 	}
+	if u.Role == RoleSectorAdmin && d.editor() != nil {
+		items = append(items, navItem{Href: "/catalog", Key: "nav.catalog"})
+	}
 	items = append(items, navItem{Href: "/audit", Key: "nav.audit"})
 	if u.Local {
 		items = append(items, navItem{Href: "/account/totp", Key: "nav.security"})

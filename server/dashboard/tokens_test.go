@@ -53,7 +53,7 @@ func TestScopedAPITokens(t *testing.T) {
 			{"GET", "/orgs/north?export=blocked-services&format=csv", 200},
 			{"GET", "/orgs/north?export=blocked-services&format=json", 200},
 			{"GET", "/orgs/south?export=blocked-services&format=csv", 403},
-			{"GET", "/orgs/north", 401},     // a page, not an export
+			{"GET", "/orgs/north", 401}, // a page, not an export
 			{"GET", "/contacts?export=contacts&format=csv", 403},
 			{"POST", "/review/north/video-a", 401},
 		} {

@@ -197,7 +197,7 @@ test('dashboard: sign in, review an item, every page accessible in English and W
     ['contact-edit', editHref], ['audit', '/audit'], ['password', '/account/password'],
     ['codes', '/codes'], ['code', codeHref], ['people', '/people'], ['person', personHref],
     ['invitation', new URL(inviteLink).pathname], ['second-factor', '/account/totp'],
-    ['tokens', '/tokens'],
+    ['tokens', '/tokens'], ['catalog', '/catalog'], ['catalog-edit', service.replace('/services/', '/catalog/')],
   ];
   for (const lang of ['en', 'cy']) {
     for (const [name, path] of pages) {
