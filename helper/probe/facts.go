@@ -17,7 +17,7 @@ var FactText = map[string]string{
 	"connect-to.unresolved": "the --connect-to target {host} could not be resolved",
 
 	"dns.answer":             "{resolver} answered {addrs} for {host}",
-	"dns.block-address":      "{vendor}'s sign: {evidence}",
+	"dns.block-address":      "{addr} is a known {vendor} block address",
 	"dns.catalog-hidden":     "{host} is a catalog service, which exists, so the resolver is hiding it",
 	"dns.dead":               "{resolver} did not answer at all ({error})",
 	"dns.no-address":         "{resolver} says {host} has no address ({rcode})",
@@ -101,7 +101,7 @@ var FactText = map[string]string{
 	"tls.cuts-without-name":       "the same server also cuts a ClientHello without the name",
 	"tls.expired-sites-fault":     "an out-of-date certificate is the site's own fault, not a block",
 	"tls.failed":                  "the TLS handshake with {host} failed: {error}",
-	"tls.inspection-ca":           "{vendor}'s sign: {evidence}",
+	"tls.inspection-ca":           "the certificate chain names \"{name}\", a {vendor} TLS-inspection CA",
 	"tls.inspection-signal":       "TLS inspection is a sign of a filter rather than a block by itself",
 	"tls.no-answer":               "the TLS ClientHello naming {host} got no answer",
 	"tls.no-cert":                 "the server presented no certificate",

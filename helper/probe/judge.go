@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -262,7 +263,7 @@ func (j *judge) describe(obs *observation, h *hopObs) {
 			}
 			j.say(code, "host", host, "issuer", t.issuer)
 			if t.match != nil {
-				j.say("tls.inspection-ca", "vendor", t.match.Vendor, "evidence", strings.Join(t.match.Evidence, "; "))
+				j.say("tls.inspection-ca", "vendor", t.match.Vendor, "name", quotedName(t.match.Evidence))
 			}
 		}
 	}
@@ -395,10 +396,10 @@ func (j *judge) tunnelRefused(po *proxyObs, target string) outcome {
 	m, ok := j.fps.Best(&fingerprint.Response{Status: po.tunnelStatus, Header: po.tunnelHeader, Body: po.tunnelBody})
 	switch {
 	case ok && m.Kind == fingerprint.KindBlock:
-		j.say("proxy.refusal-vendor", "vendor", m.Vendor, "evidence", strings.Join(m.Evidence, "; "))
+		j.say("proxy.refusal-vendor", "vendor", m.Vendor, "evidence", markers(m.Evidence))
 		return outcome{method: method.ProxyRefused, vendor: m.Vendor, confidence: max(m.Confidence, 0.9)}
 	case ok && m.Reason == fingerprints.ReasonUpstreamFailure:
-		j.say("proxy.upstream-failure", "evidence", strings.Join(m.Evidence, "; "))
+		j.say("proxy.upstream-failure", "evidence", markers(m.Evidence))
 		return outcome{method: method.SiteDown, confidence: 0.8}
 	case po.tunnelStatus == 407:
 		j.say("proxy.auth")
@@ -492,7 +493,7 @@ func (j *judge) dns(obs *observation, d *dnsObs, host string) outcome {
 			continue // many filters answer 0.0.0.0, so it names no vendor
 		}
 		if m, ok := j.fps.MatchDNS(a); ok && m.Kind == fingerprint.KindBlock {
-			j.say("dns.block-address", "vendor", m.Vendor, "evidence", strings.Join(m.Evidence, "; "))
+			j.say("dns.block-address", "vendor", m.Vendor, "addr", a.String())
 			j.say("dns.not-connected")
 			return outcome{method: method.DNSSinkhole, vendor: m.Vendor, confidence: m.Confidence}
 		}
@@ -542,7 +543,7 @@ func vendorOf(t *tlsInfo) string {
 const quotedPageText = 4000
 
 func (j *judge) fromMatch(m fingerprint.Match, t *tlsInfo, own bool, status int, body []byte) outcome {
-	what := strings.Join(m.Evidence, "; ")
+	what := markers(m.Evidence)
 	if m.Kind == fingerprint.KindBlock {
 		j.say("page.blockpage", "vendor", m.Vendor, "evidence", what)
 		conf := m.Confidence
@@ -698,4 +699,48 @@ func ambiguous(o outcome) bool {
 
 func (o outcome) String() string {
 	return fmt.Sprintf("%s vendor=%q conf=%.2f possible=%v", o.method, o.vendor, o.confidence, o.possible)
+}
+
+// Fingerprint evidence in words of no language: the page's own text quoted,
+// header names, statuses and addresses, so a fact's sentence in any
+// language can carry it.
+var (
+	evStatus   = regexp.MustCompile(`^status (\d+)$`)
+	evHeader   = regexp.MustCompile(`^(\S+) header contains (".*")$`)
+	evHasHdr   = regexp.MustCompile(`^a (\S+) header$`)
+	evQuoted   = regexp.MustCompile(`^page (?:title|text) contains (".*")$`)
+	evRedirect = regexp.MustCompile(`^redirected to (\S+)$`)
+	evName     = regexp.MustCompile(`names (".*?"),`)
+)
+
+func markers(ev []string) string {
+	out := make([]string, 0, len(ev))
+	for _, e := range ev {
+		switch {
+		case evStatus.MatchString(e):
+			out = append(out, "HTTP "+evStatus.FindStringSubmatch(e)[1])
+		case evHeader.MatchString(e):
+			m := evHeader.FindStringSubmatch(e)
+			out = append(out, m[1]+": "+m[2])
+		case evHasHdr.MatchString(e):
+			out = append(out, evHasHdr.FindStringSubmatch(e)[1]+":")
+		case evQuoted.MatchString(e):
+			out = append(out, evQuoted.FindStringSubmatch(e)[1])
+		case evRedirect.MatchString(e):
+			out = append(out, "→ "+evRedirect.FindStringSubmatch(e)[1])
+		default:
+			out = append(out, e)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// quotedName is the CA name an inspection-CA match quotes.
+func quotedName(ev []string) string {
+	for _, e := range ev {
+		if m := evName.FindStringSubmatch(e); m != nil {
+			return strings.Trim(m[1], `"`)
+		}
+	}
+	return strings.Join(ev, "; ")
 }
