@@ -68,6 +68,7 @@ const (
 	freeSource        = 20
 	freeAccount       = 50
 	freeDevice        = 10
+	freeSecondFactor  = 5
 	maxBackoff        = 15 * time.Minute
 	forgetAfter       = 24 * time.Hour
 	deviceCookie      = "detour_device"

@@ -14,6 +14,7 @@ import (
 	"hash"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,7 +200,15 @@ func (d *Dashboard) checkCode(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/sign-in", http.StatusSeeOther)
 		return
 	}
-	if !d.throttle.allow("2fa:" + email) {
+	// Codes are guessed against a back-off kept in the database, so the
+	// hubs of a cluster share it (only someone with the password is here).
+	keys := []limitKey{d.guard.key("second-factor", email, freeSecondFactor)}
+	if wait, err := d.guard.wait(r.Context(), keys); err != nil || wait > 0 {
+		if err != nil {
+			d.fail(w, r, nil, err)
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait/time.Second))))
 		d.renderCodeForm(w, r, http.StatusTooManyRequests, "signin.throttled")
 		return
 	}
@@ -209,10 +218,14 @@ func (d *Dashboard) checkCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
+		if err := d.guard.failed(r.Context(), keys); err != nil {
+			d.fail(w, r, nil, err)
+			return
+		}
 		d.renderCodeForm(w, r, http.StatusUnauthorized, "totp.wrong")
 		return
 	}
-	d.throttle.success("2fa:" + email)
+	d.guard.succeeded(r.Context(), keys)
 	d.opt.DB.ExecContext(r.Context(), `DELETE FROM dash_second_factor WHERE id_hash = ?`, idHash)
 	d.setCookie(w, r, secondCookie, "", -1, http.SameSiteStrictMode)
 	d.startSession(w, r, email)

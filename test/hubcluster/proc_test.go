@@ -46,12 +46,26 @@ type hubProc struct {
 	URL  string
 	logs *lockedWriter
 	done chan error
+	urls chan string
+
+	once sync.Once
+	end  chan struct{}
+	err  error // the process's exit, once end is closed
 }
 
-// startHub starts serve with args on a free loopback port. With nofile > 0
-// it runs under that descriptor limit (soft and hard, so the Go runtime
-// cannot raise it). It waits for the "listening on" line.
+// startHub starts serve with args on a free loopback port and waits for
+// it to listen. With nofile > 0 it runs under that descriptor limit (soft
+// and hard, so the Go runtime cannot raise it).
 func startHub(t *testing.T, nofile int, args ...string) *hubProc {
+	t.Helper()
+	p := launch(t, nofile, args...)
+	p.wait(t)
+	return p
+}
+
+// launch starts a hub without waiting for it (several hubs start at the
+// same moment); wait then waits for its "listening on" line.
+func launch(t *testing.T, nofile int, args ...string) *hubProc {
 	t.Helper()
 	argv := append([]string{bin, "serve", "--addr", "127.0.0.1:0"}, args...)
 	var cmd *exec.Cmd
@@ -69,14 +83,13 @@ func startHub(t *testing.T, nofile int, args ...string) *hubProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &hubProc{cmd: cmd, logs: logs, done: make(chan error, 1)}
-	urls := make(chan string, 1)
+	p := &hubProc{cmd: cmd, logs: logs, done: make(chan error, 1), urls: make(chan string, 1)}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		re := regexp.MustCompile(`listening on (http://\S+)`)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
+				p.urls <- m[1]
 			}
 		}
 		io.Copy(io.Discard, stdout)
@@ -84,19 +97,32 @@ func startHub(t *testing.T, nofile int, args ...string) *hubProc {
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		<-p.done
+		<-p.exited()
 		if t.Failed() {
 			t.Logf("hub log:\n%s", tail(logs.String(), 3000))
 		}
 	})
-	select {
-	case p.URL = <-urls:
-	case err := <-p.done:
-		t.Fatalf("hub exited at start: %v\n%s", err, logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("hub did not start within 60 s\n%s", logs.String())
-	}
 	return p
+}
+
+func (p *hubProc) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case p.URL = <-p.urls:
+	case <-p.exited():
+		t.Fatalf("hub exited at start: %v\n%s", p.err, p.logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("hub did not start within 60 s\n%s", p.logs.String())
+	}
+}
+
+// exited is closed when the process has ended (its Wait result in err).
+func (p *hubProc) exited() <-chan struct{} {
+	p.once.Do(func() {
+		p.end = make(chan struct{})
+		go func() { p.err = <-p.done; close(p.end) }()
+	})
+	return p.end
 }
 
 func tail(s string, n int) string {
