@@ -119,6 +119,10 @@ type AutostartCheck struct {
 	Path    string `json:"path"`
 	Scope   string `json:"scope"`
 	Problem string `json:"problem,omitempty"`
+	// Off is set when the person turned the entry off (Hidden=true or
+	// X-GNOME-Autostart-enabled=false, as the desktops' startup settings
+	// write it; Disabled in a LaunchAgent): their choice, not a fault.
+	Off bool `json:"off,omitempty"`
 }
 
 // CheckAutostart looks for this user's and the machine's sign-in entries.
@@ -141,6 +145,7 @@ func CheckAutostart(o Options) ([]AutostartCheck, error) {
 			continue
 		}
 		c := AutostartCheck{Path: p, Scope: map[bool]string{false: "user", true: "system"}[system]}
+		c.Off = autostartOff(o.GOOS, string(b))
 		if exe := autostartExe(o.GOOS, string(b)); exe == "" {
 			c.Problem = "does not say which program to start"
 		} else if err := CheckExecutable(exe); err != nil {
@@ -149,6 +154,26 @@ func CheckAutostart(o Options) ([]AutostartCheck, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// autostartOff says whether an entry is turned off.
+func autostartOff(goos, s string) bool {
+	switch goos {
+	case "linux":
+		for _, l := range strings.Split(s, "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(l), "=")
+			if (k == "Hidden" && v == "true") || (k == "X-GNOME-Autostart-enabled" && v == "false") {
+				return true
+			}
+		}
+	case "darwin":
+		if v, err := config.ParsePlist([]byte(s)); err == nil {
+			if m, ok := v.(map[string]any); ok && m["Disabled"] == true {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // autostartExe reads back the program an entry starts ("" when unclear).

@@ -140,6 +140,22 @@ func TestCheckAutostartProblems(t *testing.T) {
 	if len(cs) != 1 || !strings.Contains(cs[0].Problem, "does not say") {
 		t.Fatalf("%+v", cs)
 	}
+	// Turned off in the desktop's startup settings: the person's choice.
+	exe := fakeExe(t)
+	for _, off := range []string{"Hidden=true", "X-GNOME-Autostart-enabled=false"} {
+		os.WriteFile(p, []byte("[Desktop Entry]\nExec="+exe+" agent\n"+off+"\n"), 0o644)
+		cs, _ = CheckAutostart(Options{Home: home, ConfigHome: filepath.Join(home, ".config"), Root: t.TempDir(), GOOS: "linux"})
+		if len(cs) != 1 || !cs[0].Off || cs[0].Problem != "" {
+			t.Fatalf("%s: %+v", off, cs)
+		}
+	}
+	b, _ := AutostartEntry("darwin", exe)
+	la := filepath.Join(home, "Library/LaunchAgents/org.detour.helper.plist")
+	os.MkdirAll(filepath.Dir(la), 0o755)
+	os.WriteFile(la, []byte(strings.Replace(string(b), "<dict>", "<dict>\n\t<key>Disabled</key>\n\t<true/>", 1)), 0o644)
+	if cs, _ := CheckAutostart(Options{Home: home, Root: t.TempDir(), GOOS: "darwin"}); len(cs) != 1 || !cs[0].Off {
+		t.Fatalf("darwin Disabled: %+v", cs)
+	}
 	if cs, _ := CheckAutostart(Options{Home: t.TempDir(), Root: t.TempDir(), GOOS: "linux"}); len(cs) != 0 {
 		t.Fatalf("found %+v in an empty home", cs)
 	}

@@ -133,6 +133,14 @@ func autostartLine(o installer.Options) (DoctorCheck, bool) {
 			c.Fix = "run `detour install --autostart` again, or reinstall the package"
 			return c, true
 		}
+		if a.Off {
+			// The person's entry wins over the machine's (same file name):
+			// turned off there means off.
+			c.Status = CheckWarn
+			c.Detail = a.Path + " is turned off: the agent and tray start only once a browser has used Detour"
+			c.Fix = "turn Detour on again in your desktop's startup applications, if you want the tray at sign-in"
+			return c, true
+		}
 		parts = append(parts, a.Path+" ("+a.Scope+")")
 	}
 	c.Detail = strings.Join(parts, ", ")

@@ -77,3 +77,36 @@ func TestDoctorPackage(t *testing.T) {
 		})
 	}
 }
+
+// doctor's sign-in line: nothing, an entry, an entry turned off, a broken one.
+func TestDoctorAutostart(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "detour")
+	os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755)
+	home := t.TempDir()
+	cfg := filepath.Join(home, ".config")
+	entry := filepath.Join(cfg, "autostart", "detour.desktop")
+	o := installer.Options{Home: home, ConfigHome: cfg, Root: t.TempDir(), GOOS: "linux", Exe: exe}
+	for _, tc := range []struct {
+		name, body, status, detail string
+	}{
+		{"none", "", CheckWarn, "nothing starts the agent"},
+		{"an entry", "[Desktop Entry]\nExec=" + exe + " agent\n", CheckOK, entry + " (user)"},
+		{"turned off", "[Desktop Entry]\nExec=" + exe + " agent\nHidden=true\n", CheckWarn, "turned off"},
+		{"names a missing binary", "[Desktop Entry]\nExec=/gone/detour agent\n", CheckFail, "/gone/detour"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.Remove(entry)
+			if tc.body != "" {
+				os.MkdirAll(filepath.Dir(entry), 0o755)
+				os.WriteFile(entry, []byte(tc.body), 0o644)
+			}
+			cs := checkAutostart(o)
+			if len(cs) != 1 || cs[0].Status != tc.status || !strings.Contains(cs[0].Detail, tc.detail) {
+				t.Fatalf("%+v, want %s containing %q", cs, tc.status, tc.detail)
+			}
+		})
+	}
+	if cs := checkAutostart(installer.Options{Home: home, GOOS: "windows", Exe: exe}); len(cs) != 0 {
+		t.Fatalf("windows: %+v (the MSI's Run key is not the installer's)", cs)
+	}
+}
