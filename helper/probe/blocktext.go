@@ -12,8 +12,9 @@ import (
 // only a product's own page (a fingerprint) makes a block certain.
 //
 // The phrases are what block pages of many products say, in the languages
-// the corpus holds (English, Welsh, French, German, Spanish, Italian, Dutch,
-// Portuguese), chosen so that ordinary pages rarely say them: a phrase must
+// the corpus holds (English, Welsh, French) and others filters commonly use
+// (German, Spanish, Italian, Dutch, Portuguese, Turkish, Russian, Polish,
+// Chinese), chosen so that ordinary pages rarely say them: a phrase must
 // be about access to this page or site being blocked, denied or filtered,
 // and only a small page's text is read (block pages are short; an article
 // about filters is not).
@@ -59,6 +60,9 @@ var titlePhrases = []string{
 	"toegang geweigerd", "geblokkeerd", "toegang geblokkeerd",
 	// Portuguese
 	"acesso negado", "acesso bloqueado", "site bloqueado", "página bloqueada",
+	// Turkish, Russian, Polish, Chinese (ISP and school filters' usual titles)
+	"erişim engellendi", "erişim engellenmiştir", "доступ запрещён", "доступ запрещен", "доступ ограничен",
+	"dostęp zablokowany", "dostęp zabroniony", "访问被拒绝", "网站已被屏蔽",
 }
 
 var bodyPhrases = []string{
@@ -95,6 +99,9 @@ var bodyPhrases = []string{
 	"toegang geweigerd", "is geblokkeerd", "werd geblokkeerd",
 	// Portuguese
 	"acesso negado", "foi bloqueado", "foi bloqueada", "está bloqueado",
+	// Turkish, Russian, Polish, Chinese
+	"erişim engellenmiştir", "bu siteye erişim", "доступ к ресурсу ограничен", "доступ к запрашиваемому ресурсу ограничен",
+	"доступ к сайту ограничен", "strona została zablokowana", "dostęp do tej strony", "访问被拒绝", "已被屏蔽",
 }
 
 func findBlockPhrase(text string, phrases []string) string {
