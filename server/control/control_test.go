@@ -97,6 +97,7 @@ func TestControlAnswersForCatalogHostsOnly(t *testing.T) {
 	}{
 		{"host=intranet.corp.example", 404},
 		{"host=127.0.0.1", 400},
+		{"host=xn--80ak6aa92e.xn--p1ai", 404}, // an IDN is a host name, just not a catalog one
 		{"host=docs.example.com:8443", 400},
 		{"host=docs.example.com&path=/secret", 400},
 		{"host=docs.example.com&host=example.com", 400},
