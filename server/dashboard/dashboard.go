@@ -173,6 +173,7 @@ func (d *Dashboard) Routes(mux *http.ServeMux) {
 	page("POST /invitations/{id}/revoke", admins, d.revokeInvitation)
 	mux.Handle("GET /sso/{id}/start", d.headers(http.HandlerFunc(d.ssoStart)))
 	mux.Handle("GET /sso/{id}/callback", d.headers(http.HandlerFunc(d.ssoCallback)))
+	mux.Handle("GET /invite/{token}/sso/{id}", d.headers(http.HandlerFunc(d.ssoInvite)))
 	mux.Handle("GET /invite/{token}", d.headers(http.HandlerFunc(d.invitationForm)))
 	mux.Handle("POST /invite/{token}", d.headers(http.HandlerFunc(d.acceptInvitationForm)))
 	page("GET /catalog", sectorOnly, d.catalogPage)

@@ -138,7 +138,11 @@ func scanInvitation(row interface{ Scan(...any) error }) (Invitation, error) {
 
 // invitationByToken finds an invitation that can still be accepted.
 func invitationByToken(ctx context.Context, q store.Querier, tok string) (Invitation, error) {
-	i, err := scanInvitation(q.QueryRowContext(ctx, `SELECT `+invitationCols+` FROM dash_invitations WHERE token_hash = ?`, sha(tok)))
+	return invitationByHash(ctx, q, sha(tok))
+}
+
+func invitationByHash(ctx context.Context, q store.Querier, tokHash string) (Invitation, error) {
+	i, err := scanInvitation(q.QueryRowContext(ctx, `SELECT `+invitationCols+` FROM dash_invitations WHERE token_hash = ?`, tokHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Invitation{}, ErrInvitationUsed
 	}
@@ -154,14 +158,19 @@ func invitationByToken(ctx context.Context, q store.Querier, tok string) (Invita
 	return i, nil
 }
 
-// acceptInvitation makes the account (with password pw, or none when the
-// person signs in with SSO only: pwHash "") and runs the kind's hooks, all
-// in one transaction: a link works once, even when two browsers race.
+// acceptInvitation makes the account (with a password hash, or, accepted
+// through single sign-on, none and the identity it is linked to) and runs
+// the kind's hooks, all in one transaction: a link works once, even when
+// two browsers race.
 func (d *Dashboard) acceptInvitation(ctx context.Context, tok, pwHash string) (Invitation, error) {
+	return d.acceptInvitationHash(ctx, sha(tok), pwHash, "")
+}
+
+func (d *Dashboard) acceptInvitationHash(ctx context.Context, tokHash, pwHash, ssoSubject string) (Invitation, error) {
 	var inv Invitation
 	err := d.opt.DB.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if inv, err = invitationByToken(ctx, tx, tok); err != nil {
+		if inv, err = invitationByHash(ctx, tx, tokHash); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE dash_invitations SET accepted_at = ? WHERE id = ? AND accepted_at = '' AND revoked_at = ''`, now(), inv.ID)
@@ -178,8 +187,8 @@ func (d *Dashboard) acceptInvitation(ctx context.Context, tok, pwHash string) (I
 		if exists > 0 {
 			return ErrAccountExists
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dash_users (email, role, org, pw_hash, must_change, created_at) VALUES (?, ?, ?, ?, 0, ?)`,
-			inv.Email, inv.Role, inv.Org, pwHash, now()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dash_users (email, role, org, pw_hash, must_change, created_at, sso_subject, invited) VALUES (?, ?, ?, ?, 0, ?, ?, 1)`,
+			inv.Email, inv.Role, inv.Org, pwHash, now(), ssoSubject); err != nil {
 			return fmt.Errorf("dashboard: accept invitation: %w", err)
 		}
 		for _, h := range d.hooks.of(inv.Kind) {
@@ -195,7 +204,8 @@ func (d *Dashboard) acceptInvitation(ctx context.Context, tok, pwHash string) (I
 type inviteForm struct {
 	Invitation Invitation
 	OrgName    string
-	SSO        bool // the hub offers single sign-on for this invitation
+	SSO        []ssoButton // providers this invitation may be accepted with
+	Token      string
 }
 
 // invitationForm is the public page a link opens: who is invited, as
@@ -224,7 +234,7 @@ func (d *Dashboard) showInvitation(w http.ResponseWriter, r *http.Request, code 
 	tok := randomToken(32)
 	d.setCookie(w, r, preCSRFCookie, tok, time.Hour, http.SameSiteStrictMode)
 	p.CSRF, p.Error = tok, errKey
-	p.Form = inviteForm{Invitation: inv, OrgName: d.index().orgName(inv.Org)}
+	p.Form = inviteForm{Invitation: inv, OrgName: d.index().orgName(inv.Org), SSO: d.ssoButtonsFor(inv.Org), Token: r.PathValue("token")}
 	d.render(w, r, code, "invitation", p)
 }
 

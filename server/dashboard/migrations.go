@@ -121,4 +121,11 @@ var Migrations = []store.Step{{
 		email      TEXT NOT NULL,
 		expires_at TEXT NOT NULL
 	);`,
+}, {
+	// An invitation accepted through single sign-on (sso.go): the sign-in
+	// under way carries the invitation, and the account remembers that its
+	// role came from an invitation rather than from the provider's groups.
+	Version: 5,
+	SQL: `ALTER TABLE dash_sso_states ADD COLUMN invitation TEXT NOT NULL DEFAULT '';
+	ALTER TABLE dash_users ADD COLUMN invited INTEGER NOT NULL DEFAULT 0;`,
 }}

@@ -220,6 +220,23 @@ func (d *Dashboard) ssoStart(w http.ResponseWriter, r *http.Request) {
 		d.status(w, r, nil, http.StatusNotFound, "error.not_found")
 		return
 	}
+	d.ssoBegin(w, r, p, "")
+}
+
+// ssoInvite accepts an invitation by signing in with a provider: the
+// provider must be for the invitation's organisation (or the whole hub),
+// and the address it vouches for must be the one invited.
+func (d *Dashboard) ssoInvite(w http.ResponseWriter, r *http.Request) {
+	p := d.sso.provider(r.PathValue("id"))
+	inv, err := invitationByToken(r.Context(), d.opt.DB, r.PathValue("token"))
+	if p == nil || err != nil || (p.Org != "" && p.Org != inv.Org) {
+		d.showInvitation(w, r, http.StatusNotFound, "")
+		return
+	}
+	d.ssoBegin(w, r, p, sha(r.PathValue("token")))
+}
+
+func (d *Dashboard) ssoBegin(w http.ResponseWriter, r *http.Request, p *SSOProvider, invHash string) {
 	o, err := d.sso.discover(r.Context(), p)
 	if err != nil {
 		d.ssoFail(w, r, discoveryRefusal(p, err))
@@ -227,8 +244,8 @@ func (d *Dashboard) ssoStart(w http.ResponseWriter, r *http.Request) {
 	}
 	state, nonce, verifier := randomToken(32), randomToken(32), oauth2.GenerateVerifier()
 	t := time.Now().UTC()
-	if _, err := d.opt.DB.ExecContext(r.Context(), `INSERT INTO dash_sso_states (state_hash, provider, verifier, nonce, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		sha(state), p.ID, verifier, nonce, t.Format(time.RFC3339), t.Add(ssoStateTTL).Format(time.RFC3339)); err != nil {
+	if _, err := d.opt.DB.ExecContext(r.Context(), `INSERT INTO dash_sso_states (state_hash, provider, verifier, nonce, created_at, expires_at, invitation) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		sha(state), p.ID, verifier, nonce, t.Format(time.RFC3339), t.Add(ssoStateTTL).Format(time.RFC3339), invHash); err != nil {
 		d.fail(w, r, nil, fmt.Errorf("sso: store state: %w", err))
 		return
 	}
@@ -246,10 +263,14 @@ func (d *Dashboard) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		d.status(w, r, nil, http.StatusNotFound, "error.not_found")
 		return
 	}
-	email, role, org, subject, err := d.ssoVerify(r, p)
+	email, role, org, subject, invHash, err := d.ssoVerify(r, p)
 	d.setCookie(w, r, ssoStateCookie, "", -1, http.SameSiteLaxMode)
 	if err != nil {
 		d.ssoFail(w, r, err)
+		return
+	}
+	if invHash != "" {
+		d.ssoAcceptInvitation(w, r, p, invHash, email, subject)
 		return
 	}
 	if err := d.ssoAccount(r.Context(), p, email, role, org, subject); err != nil {
@@ -260,20 +281,20 @@ func (d *Dashboard) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	d.startSession(w, r, email)
 }
 
-func (d *Dashboard) ssoVerify(r *http.Request, p *SSOProvider) (email, role, org, subject string, err error) {
+func (d *Dashboard) ssoVerify(r *http.Request, p *SSOProvider) (email, role, org, subject, invHash string, err error) {
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
-		return "", "", "", "", refuseSSO("sso.provider_error", "provider %s answered %s: %s", p.ID, e, q.Get("error_description"))
+		return "", "", "", "", "", refuseSSO("sso.provider_error", "provider %s answered %s: %s", p.ID, e, q.Get("error_description"))
 	}
 	state := q.Get("state")
 	c, cerr := r.Cookie(ssoStateCookie)
 	if state == "" || cerr != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
-		return "", "", "", "", refuseSSO("sso.state", "state missing or not this browser's")
+		return "", "", "", "", "", refuseSSO("sso.state", "state missing or not this browser's")
 	}
 	// The state is used once: deleted whether or not what follows works.
 	var provider, verifier, nonce, exp string
 	err = d.opt.DB.InTx(r.Context(), func(tx *store.Tx) error {
-		err := tx.QueryRowContext(r.Context(), `SELECT provider, verifier, nonce, expires_at FROM dash_sso_states WHERE state_hash = ?`, sha(state)).Scan(&provider, &verifier, &nonce, &exp)
+		err := tx.QueryRowContext(r.Context(), `SELECT provider, verifier, nonce, expires_at, invitation FROM dash_sso_states WHERE state_hash = ?`, sha(state)).Scan(&provider, &verifier, &nonce, &exp, &invHash)
 		if err != nil {
 			return err
 		}
@@ -281,59 +302,59 @@ func (d *Dashboard) ssoVerify(r *http.Request, p *SSOProvider) (email, role, org
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && (provider != p.ID || exp < now())) {
-		return "", "", "", "", refuseSSO("sso.state", "state unknown, used already, expired or for another provider")
+		return "", "", "", "", "", refuseSSO("sso.state", "state unknown, used already, expired or for another provider")
 	}
 	if err != nil {
-		return "", "", "", "", fmt.Errorf("sso: state: %w", err)
+		return "", "", "", "", "", fmt.Errorf("sso: state: %w", err)
 	}
 	o, err := d.sso.discover(r.Context(), p)
 	if err != nil {
-		return "", "", "", "", discoveryRefusal(p, err)
+		return "", "", "", "", "", discoveryRefusal(p, err)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
 	tok, err := d.oauthConfig(r, p, o).Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
-		return "", "", "", "", refuseSSO("sso.exchange", "code exchange: %w", err)
+		return "", "", "", "", "", refuseSSO("sso.exchange", "code exchange: %w", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return "", "", "", "", refuseSSO("sso.exchange", "no id_token in the token response")
+		return "", "", "", "", "", refuseSSO("sso.exchange", "no id_token in the token response")
 	}
 	idt, err := o.Verifier(&oidc.Config{ClientID: p.ClientID, Now: d.sso.now}).Verify(ctx, raw)
 	var expired *oidc.TokenExpiredError
 	switch {
 	case errors.As(err, &expired):
-		return "", "", "", "", refuseSSO("sso.expired", "id token: %w", err)
+		return "", "", "", "", "", refuseSSO("sso.expired", "id token: %w", err)
 	case err != nil && strings.Contains(err.Error(), "audience"):
-		return "", "", "", "", refuseSSO("sso.audience", "id token: %w", err)
+		return "", "", "", "", "", refuseSSO("sso.audience", "id token: %w", err)
 	case err != nil && strings.Contains(err.Error(), "issuer"):
-		return "", "", "", "", refuseSSO("sso.issuer", "id token: %w", err)
+		return "", "", "", "", "", refuseSSO("sso.issuer", "id token: %w", err)
 	case err != nil:
-		return "", "", "", "", refuseSSO("sso.token", "id token: %w", err)
+		return "", "", "", "", "", refuseSSO("sso.token", "id token: %w", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-		return "", "", "", "", refuseSSO("sso.state", "id token nonce does not match")
+		return "", "", "", "", "", refuseSSO("sso.state", "id token nonce does not match")
 	}
 	claims := map[string]any{}
 	if err := idt.Claims(&claims); err != nil {
-		return "", "", "", "", refuseSSO("sso.token", "claims: %w", err)
+		return "", "", "", "", "", refuseSSO("sso.token", "claims: %w", err)
 	}
 	email = normEmail(claimString(claims, "email"))
 	if email == "" {
 		email = normEmail(claimString(claims, "preferred_username"))
 	}
 	if v, ok := claims["email_verified"].(bool); ok && !v {
-		return "", "", "", "", refuseSSO("sso.unverified", "email %s not verified", email)
+		return "", "", "", "", "", refuseSSO("sso.unverified", "email %s not verified", email)
 	}
 	if !strings.Contains(email, "@") {
-		return "", "", "", "", refuseSSO("sso.no_email", "no email address in the id token")
+		return "", "", "", "", "", refuseSSO("sso.no_email", "no email address in the id token")
 	}
 	if len(p.AllowedDomains) > 0 && !slices.Contains(p.AllowedDomains, email[strings.LastIndex(email, "@")+1:]) {
-		return "", "", "", "", refuseSSO("sso.tenant", "email %s is not in an allowed domain", email)
+		return "", "", "", "", "", refuseSSO("sso.tenant", "email %s is not in an allowed domain", email)
 	}
 	if p.TenantClaim != "" && len(p.AllowedTenants) > 0 && !slices.Contains(p.AllowedTenants, claimString(claims, p.TenantClaim)) {
-		return "", "", "", "", refuseSSO("sso.tenant", "tenant %q is not allowed", claimString(claims, p.TenantClaim))
+		return "", "", "", "", "", refuseSSO("sso.tenant", "tenant %q is not allowed", claimString(claims, p.TenantClaim))
 	}
 	role = p.DefaultRole
 	rank := map[string]int{"": 0, RoleViewer: 1, RoleOrgAdmin: 2, RoleSectorAdmin: 3}
@@ -342,10 +363,9 @@ func (d *Dashboard) ssoVerify(r *http.Request, p *SSOProvider) (email, role, org
 			role = m
 		}
 	}
-	if role == "" {
-		return "", "", "", "", refuseSSO("sso.no_role", "%s has no group or role that maps to a dashboard role", email)
-	}
-	return email, role, p.Org, idt.Issuer + " " + idt.Subject, nil
+	// No role mapped is refused by ssoAccount, unless the account's role
+	// came from an invitation.
+	return email, role, p.Org, idt.Issuer + " " + idt.Subject, invHash, nil
 }
 
 func claimString(c map[string]any, k string) string {
@@ -377,8 +397,11 @@ func claimStrings(c map[string]any, k string) []string {
 // same address is never taken over: it keeps signing in with its password.
 func (d *Dashboard) ssoAccount(ctx context.Context, p *SSOProvider, email, role, org, subject string) error {
 	var pw, sub string
-	err := d.opt.DB.QueryRowContext(ctx, `SELECT pw_hash, sso_subject FROM dash_users WHERE email = ?`, email).Scan(&pw, &sub)
+	var invited int
+	err := d.opt.DB.QueryRowContext(ctx, `SELECT pw_hash, sso_subject, invited FROM dash_users WHERE email = ?`, email).Scan(&pw, &sub, &invited)
 	switch {
+	case errors.Is(err, sql.ErrNoRows) && role == "":
+		return refuseSSO("sso.no_role", "%s has no group or role that maps to a dashboard role", email)
 	case errors.Is(err, sql.ErrNoRows):
 		_, err = d.opt.DB.ExecContext(ctx, `INSERT INTO dash_users (email, role, org, pw_hash, must_change, created_at, sso_subject) VALUES (?, ?, ?, '', 0, ?, ?)`,
 			email, role, org, now(), subject)
@@ -389,6 +412,11 @@ func (d *Dashboard) ssoAccount(ctx context.Context, p *SSOProvider, email, role,
 		return refuseSSO("sso.local_account", "%s has a local account", email)
 	case sub != "" && sub != subject:
 		return refuseSSO("sso.other_subject", "%s is linked to another identity", email)
+	case role == "" && invited != 0:
+		// Invited: the invitation's role stands while no group maps one.
+		return nil
+	case role == "":
+		return refuseSSO("sso.no_role", "%s has no group or role that maps to a dashboard role", email)
 	}
 	_, err = d.opt.DB.ExecContext(ctx, `UPDATE dash_users SET role = ?, org = ?, sso_subject = ? WHERE email = ?`, role, org, subject, email)
 	return err
@@ -404,6 +432,51 @@ func (d *Dashboard) ssoFail(w http.ResponseWriter, r *http.Request, err error) {
 	p := d.newPage(r, nil, "sso.refused_title")
 	p.Error = re.key
 	d.render(w, r, http.StatusForbidden, "sso-refused", p)
+}
+
+// ssoAcceptInvitation finishes accepting an invitation through single
+// sign-on: the provider vouched for the invited address, so the account is
+// made with the invitation's role, linked to that identity, with no
+// password.
+func (d *Dashboard) ssoAcceptInvitation(w http.ResponseWriter, r *http.Request, p *SSOProvider, invHash, email, subject string) {
+	inv, err := invitationByHash(r.Context(), d.opt.DB, invHash)
+	if err != nil {
+		d.ssoFail(w, r, refuseSSO("invite.used", "invitation: %w", err))
+		return
+	}
+	if inv.Email != email {
+		d.ssoFail(w, r, refuseSSO("sso.invite_email", "invited %s, signed in as %s", inv.Email, email))
+		return
+	}
+	inv, err = d.acceptInvitationHash(r.Context(), invHash, "", subject)
+	switch {
+	case errors.Is(err, ErrAccountExists):
+		d.ssoFail(w, r, refuseSSO("invite.account_exists", "%s", email))
+		return
+	case errors.Is(err, ErrInvitationUsed), errors.Is(err, ErrInvitationExpired):
+		d.ssoFail(w, r, refuseSSO("invite.used", "%v", err))
+		return
+	case err != nil:
+		d.fail(w, r, nil, err)
+		return
+	}
+	d.audit(r.Context(), inv.Email, inv.Org, "person-joined", inv.Email, inv.Role+" (single sign-on: "+p.ID+")")
+	d.startSession(w, r, email)
+}
+
+// ssoButtonsFor lists the providers an invitation for org may be accepted
+// with: the hub's own and that organisation's.
+func (d *Dashboard) ssoButtonsFor(org string) []ssoButton {
+	if d.sso == nil || d.sso.cfg == nil {
+		return nil
+	}
+	var out []ssoButton
+	for _, p := range d.sso.cfg.Providers {
+		if p.Org == "" || p.Org == org {
+			out = append(out, ssoButton{p.ID, p.Name})
+		}
+	}
+	return out
 }
 
 // ssoButton is a provider as the sign-in page lists it.

@@ -146,6 +146,7 @@ func startOP(t *testing.T) (issuer string, start func(redirects ...string)) {
 		"south-it":       mk("u4", "south-it", "south-it@south.example", "tenant-south", "detour-sector"),
 		"wrong-audience": mk("u5", "wrong-audience", "odd@north.example", "tenant-north", "detour-sector"),
 		"sector-local":   mk("u6", "sector-local", "sector@example.org", "tenant-north", "detour-sector"),
+		"guest":          mk("u7", "guest", "guest@north.example", "tenant-north"),
 	}
 	return issuer, func(redirects ...string) {
 		st := &opStorage{Storage: storage.NewStorageWithClients(users, map[string]*storage.Client{
@@ -161,7 +162,11 @@ func startOP(t *testing.T) (issuer string, start func(redirects ...string)) {
 // following every redirect, and returns the last answer.
 func (b *browser) ssoSignIn(provider, user string) resp {
 	b.e.t.Helper()
-	r := b.get("/sso/" + provider + "/start")
+	start := "/sso/" + provider + "/start"
+	if strings.HasPrefix(provider, "/") {
+		start = provider
+	}
+	r := b.get(start)
 	for i := 0; i < 12 && (r.code == http.StatusFound || r.code == http.StatusSeeOther); i++ {
 		u, err := url.Parse(r.loc)
 		if err != nil {
@@ -268,6 +273,43 @@ func TestSSOWithARealProvider(t *testing.T) {
 		if _, err := getUser(context.Background(), e.db, email); err == nil {
 			t.Errorf("a refused sign-in made an account for %s", email)
 		}
+	}
+
+	// An invitation accepted through the provider: the invited address
+	// only, the invited role (no group maps one for this person), no
+	// password; later sign-ins keep that role.
+	sector := e.signIn("sector@example.org")
+	mkInvite := func(email string) string {
+		r := sector.post("/people", url.Values{"email": {email}, "role": {RoleViewer}, "org": {"north"}})
+		m := inviteLinkRE.FindStringSubmatch(r.body)
+		if m == nil {
+			t.Fatalf("invite %s: %d", email, r.code)
+		}
+		return m[1]
+	}
+	other := mkInvite("someone-else@north.example")
+	if p := e.browser().get(other); !strings.Contains(p.body, other+"/sso/entra") || !strings.Contains(p.body, "Accept with North Entra ID") {
+		t.Fatal("the invitation page offers no single sign-on")
+	}
+	if r := e.browser().ssoSignIn(other+"/sso/entra", "guest"); r.code != http.StatusForbidden || !strings.Contains(r.body, "different email address") {
+		t.Fatalf("invitation accepted as another address: %d %s", r.code, errorText(r.body))
+	}
+	if p := e.browser().get(other); p.code != 200 {
+		t.Fatalf("a refused acceptance used the invitation up: %d", p.code)
+	}
+	mine := mkInvite("guest@north.example")
+	gb := e.browser()
+	if r := gb.ssoSignIn(mine+"/sso/entra", "guest"); r.code != http.StatusSeeOther || r.loc != "/" {
+		t.Fatalf("invitation by SSO: %d %s", r.code, errorText(r.body))
+	}
+	if u, _ := getUser(context.Background(), e.db, "guest@north.example"); u == nil || u.Role != RoleViewer || u.Org != "north" || u.Local {
+		t.Fatalf("account from an SSO invitation: %+v", u)
+	}
+	if r := e.browser().ssoSignIn("entra", "guest"); r.code != http.StatusSeeOther {
+		t.Fatalf("invited person signs in again: %d %s", r.code, errorText(r.body))
+	}
+	if r := e.browser().ssoSignIn(mine+"/sso/entra", "guest"); r.code == http.StatusSeeOther {
+		t.Fatal("an invitation was accepted twice")
 	}
 
 	// Expired: the provider's tokens live an hour; the dashboard's clock
