@@ -276,3 +276,28 @@ func (d *Dashboard) revokeCode(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	d.showCode(w, r, s, c, notice)
 }
+
+// unusualCodes adds to an admin's overview the codes whose last day looks
+// like misuse (reports.Code.Unusual), so that the organisation's admins see
+// it without opening the codes page. Nothing is added when there are none.
+func (d *Dashboard) unusualCodes(r *http.Request, s *session, p *page) error {
+	if d.opt.Codes == nil || !admins(s.user, r) {
+		return nil
+	}
+	codes, err := d.visibleCodes(r.Context(), s.user)
+	if err != nil {
+		return err
+	}
+	ix := d.index()
+	t := p.newTable("unusual-codes", "codes.unusual_heading", "code", "organisation", "enrolled_24h#", "refused_24h#", "per_hour#")
+	for _, c := range codes {
+		if c.Unusual() && c.RevokedAt == "" {
+			t.Rows = append(t.Rows, []cell{p.link(c.ID, "/codes/"+url.PathEscape(c.ID)), p.text(ix.orgName(c.Org)),
+				p.text(itoa(c.Enrolled24h)), p.text(itoa(c.Refused24h)), p.text(itoa(c.PerHour))})
+		}
+	}
+	if len(t.Rows) > 0 {
+		p.add(&section{ID: "unusual-codes", Heading: p.t("codes.unusual_heading"), Intro: p.t("codes.unusual_intro"), Table: t})
+	}
+	return nil
+}

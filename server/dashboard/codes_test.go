@@ -71,6 +71,12 @@ func TestCodesFromTheDashboard(t *testing.T) {
 		if !strings.Contains(page.body, "Unusual enrolment for code "+id) || !strings.Contains(page.body, "govuk-tag--red") {
 			t.Fatal("the refused enrolment is not shown as unusual")
 		}
+		if ov := admin.get("/"); !strings.Contains(ov.body, `id="unusual-codes"`) || !strings.Contains(ov.body, `href="/codes/`+id+`"`) {
+			t.Fatal("the overview does not show the unusual code to the org's admin")
+		}
+		if ov := e.signIn("north-viewer@example.org").get("/"); strings.Contains(ov.body, `id="unusual-codes"`) {
+			t.Fatal("a viewer's overview shows enrolment codes")
+		}
 		detail := admin.get("/codes/" + id)
 		if detail.code != 200 || !strings.Contains(detail.body, "Revoke the code and its 2 devices") {
 			t.Fatalf("detail: %d", detail.code)

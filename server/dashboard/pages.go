@@ -120,6 +120,10 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, s *session)
 	p.add(&section{ID: "top-services", Heading: p.t("overview.top"), Intro: p.t("overview.window", ov.Window.From, ov.Window.To), Table: t})
 	p.trendSection("trend", "overview.trend", ov.Trend)
 	p.breakdown("needs", "overview.needs", "need", "need.", ov.Needs)
+	if err := d.unusualCodes(r, s, p); err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
 	d.render(w, r, http.StatusOK, "sections", p)
 }
 
