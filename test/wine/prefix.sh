@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes a throwaway Wine prefix that runs Go binaries: `. test/wine/prefix.sh DIR`
 # exports WINEPREFIX=DIR/prefix, WINEDEBUG=-all and WINE (the wine64 loader),
-# creates the prefix and copies in the ProcessPrng shim (bcryptprimitives.c).
+# creates the prefix and copies in the ProcessPrng shim (shim/bcryptprimitives.c).
 # Returns non-zero, saying why, when wine64 or mingw is missing.
 wine_setup() {
   local dir=$1 here
@@ -12,7 +12,7 @@ wine_setup() {
   if ! command -v x86_64-w64-mingw32-gcc >/dev/null; then echo "wine: no x86_64-w64-mingw32-gcc (Debian gcc-mingw-w64-x86-64)" >&2; return 1; fi
   export WINEPREFIX="$dir/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" WINE
   mkdir -p "$dir"
-  x86_64-w64-mingw32-gcc -shared -O2 -o "$dir/bcryptprimitives.dll" "$here/bcryptprimitives.c" -ladvapi32 || return 1
+  x86_64-w64-mingw32-gcc -shared -O2 -o "$dir/bcryptprimitives.dll" "$here/shim/bcryptprimitives.c" -ladvapi32 || return 1
   "$WINE" wineboot -i >/dev/null 2>&1 || { echo "wine: wineboot failed" >&2; return 1; }
   "${WINE%/*}/wineserver" -w 2>/dev/null || true
   cp "$dir/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"

@@ -1,0 +1,326 @@
+// Package wine tests the Windows build under Wine (Debian's wine64) in a
+// throwaway prefix: the MSI that `make dist` builds is installed with
+// msiexec, the registry is read back, a hello frame goes through the
+// installed detour.exe (the relay, as Chrome starts it) to the agent over
+// the named pipe, the device enrols with a real hub on loopback and queues a
+// report, and msiexec /x leaves no key or file behind.
+//
+// It runs when DETOUR_TEST_WINE=1 (scripts/test.sh sets it); it needs wine64,
+// wixl and x86_64-w64-mingw32-gcc (scripts/deps.sh installs them). Wine is
+// not Windows: what this cannot show is listed in installer/windows/README.md.
+package wine
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/detour-project/detour/server/reports/reportstest"
+	"github.com/detour-project/detour/shared/ids"
+)
+
+const installed = `C:\Program Files\Detour\detour.exe`
+
+type prefix struct {
+	t    *testing.T
+	dir  string
+	wine string
+	env  []string
+}
+
+func repoRoot(t *testing.T) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Clean(filepath.Join(wd, "..", ".."))
+}
+
+// run runs a program under Wine and returns its output; every call is
+// bounded, since a Wine process that waits for something never ends.
+func (p *prefix) run(stdin io.Reader, timeout time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.wine, args...)
+	cmd.Env = p.env
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%v: timed out after %s", args, timeout)
+	}
+	if err != nil {
+		return out.String() + errb.String(), err
+	}
+	return out.String(), nil
+}
+
+func (p *prefix) must(timeout time.Duration, args ...string) string {
+	p.t.Helper()
+	out, err := p.run(nil, timeout, args...)
+	if err != nil {
+		p.t.Fatalf("wine %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// regValue reads one value with `reg query`; ok is false when the key or
+// value is not there.
+func (p *prefix) regValue(key, name string) (string, bool) {
+	args := []string{"reg", "query", key}
+	if name == "" {
+		args = append(args, "/ve")
+	} else {
+		args = append(args, "/v", name)
+	}
+	out, err := p.run(nil, time.Minute, args...)
+	if err != nil {
+		return "", false
+	}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && strings.HasPrefix(f[1], "REG_") {
+			i := strings.Index(l, f[1]) + len(f[1])
+			return strings.TrimSpace(l[i:]), true
+		}
+	}
+	return "", false
+}
+
+// unixPath maps C:\… to the prefix's drive_c.
+func (p *prefix) unixPath(win string) string {
+	rest, ok := strings.CutPrefix(win, `C:\`)
+	if !ok {
+		p.t.Fatalf("%q is not on drive C:", win)
+	}
+	return filepath.Join(p.dir, "drive_c", filepath.FromSlash(strings.ReplaceAll(rest, `\`, "/")))
+}
+
+func frame(b []byte) []byte {
+	out := binary.LittleEndian.AppendUint32(nil, uint32(len(b)))
+	return append(out, b...)
+}
+
+func TestMSIUnderWine(t *testing.T) {
+	if os.Getenv("DETOUR_TEST_WINE") == "" {
+		t.Skip("set DETOUR_TEST_WINE=1 to run the Windows build under Wine (make test does)")
+	}
+	root := repoRoot(t)
+	tmp, err := os.MkdirTemp("", "detour-wine") // not t.TempDir: wineserver may hold files a moment
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+
+	// The MSI, exactly as make dist builds it.
+	dist := filepath.Join(tmp, "dist")
+	build := exec.Command("bash", "scripts/dist.d/windows.sh")
+	build.Dir = root
+	build.Env = append(os.Environ(), "DIST="+dist, "VERSION=0.1.0-wine", "SOURCE_DATE_EPOCH=1700000000", "SIGN_CERT=", "SIGN_KEY=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("windows.sh: %v\n%s", err, out)
+	}
+	msi := filepath.Join(dist, "detour-0.1.0-wine-windows-amd64.msi")
+	if _, err := os.Stat(msi); err != nil {
+		t.Fatal(err)
+	}
+
+	// A throwaway prefix with the ProcessPrng shim.
+	setup := exec.Command("bash", "-c", `. test/wine/prefix.sh && wine_setup "$1" && echo "WINE=$WINE"`, "-", tmp)
+	setup.Dir = root
+	out, err := setup.CombinedOutput()
+	if err != nil {
+		t.Fatalf("wine prefix: %v\n%s", err, out)
+	}
+	p := &prefix{t: t, dir: filepath.Join(tmp, "prefix")}
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "WINE="); ok {
+			p.wine = strings.TrimSpace(v)
+		}
+	}
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "DETOUR_") && !strings.HasPrefix(e, "WINE") && !strings.HasPrefix(e, "DISPLAY=") {
+			p.env = append(p.env, e)
+		}
+	}
+	// The agent's diagnosis stays on loopback; reports go out at once.
+	p.env = append(p.env, "WINEPREFIX="+p.dir, "WINEDEBUG=-all", "WINEDLLOVERRIDES=mscoree,mshtml=",
+		"DETOUR_PROBE_LOOPBACK_ONLY=1", "DETOUR_PROBE_DNS=127.0.0.1:9", "DETOUR_REPORT_DELAY=0")
+	killAll := func() {
+		k := exec.Command(filepath.Join(filepath.Dir(p.wine), "wineserver"), "-k")
+		k.Env = p.env
+		k.Run()
+	}
+	t.Cleanup(killAll)
+
+	// A real hub on loopback, and an enrolment code for the organisation.
+	hub := reportstest.Start(t, "")
+	svc, err := hub.OpenReports(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := svc.CreateCode(context.Background(), "org-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Install, unattended, with the organisation's policy.
+	winMSI := `Z:` + strings.ReplaceAll(msi, "/", `\`)
+	p.must(3*time.Minute, "msiexec", "/i", winMSI, "/qn", "HUB="+hub.URL, "ORG=org-a", "PROMPTS=0")
+
+	keys := map[string]string{
+		"chrome":  `HKLM\Software\Google\Chrome\NativeMessagingHosts\` + ids.NativeHost,
+		"edge":    `HKLM\Software\Microsoft\Edge\NativeMessagingHosts\` + ids.NativeHost,
+		"firefox": `HKLM\Software\Mozilla\NativeMessagingHosts\` + ids.NativeHost,
+	}
+	for browser, key := range keys {
+		v, ok := p.regValue(key, "")
+		if !ok {
+			t.Fatalf("%s: no key %s after install", browser, key)
+		}
+		b, err := os.ReadFile(p.unixPath(v))
+		if err != nil {
+			t.Fatalf("%s: the key names %s: %v", browser, v, err)
+		}
+		var m struct {
+			Path              string   `json:"path"`
+			AllowedOrigins    []string `json:"allowed_origins"`
+			AllowedExtensions []string `json:"allowed_extensions"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil || m.Path != installed {
+			t.Fatalf("%s: manifest %s names %q (%v), want %s", browser, v, m.Path, err, installed)
+		}
+		if browser == "firefox" && (len(m.AllowedExtensions) != 1 || m.AllowedExtensions[0] != ids.FirefoxExtensionID) {
+			t.Fatalf("firefox manifest allows %v", m.AllowedExtensions)
+		}
+	}
+	if v, ok := p.regValue(`HKLM\SOFTWARE\Policies\Detour`, "hub"); !ok || v != hub.URL {
+		t.Fatalf("policy hub = %q (%v), want %s", v, ok, hub.URL)
+	}
+	if v, ok := p.regValue(`HKLM\SOFTWARE\Policies\Detour`, "prompts"); !ok || v != "0x0" {
+		t.Fatalf("policy prompts = %q (%v), want REG_DWORD 0", v, ok)
+	}
+	if _, ok := p.regValue(`HKLM\SOFTWARE\Policies\Detour`, "report_automatically"); ok {
+		t.Fatal("report_automatically written although REPORT_AUTOMATICALLY was not given")
+	}
+	if v, ok := p.regValue(`HKLM\Software\Microsoft\Windows\CurrentVersion\Run`, "Detour"); !ok || !strings.Contains(v, "detour-tray.exe") {
+		t.Fatalf("sign-in entry = %q (%v)", v, ok)
+	}
+
+	// hello through the relay, started as Chrome starts it on Windows. The
+	// relay starts the agent (detached) when none answers.
+	in, w := io.Pipe()
+	go func() {
+		w.Write(frame([]byte(`{"id":1,"type":"hello","version":1,"browser":"chrome"}`)))
+		time.Sleep(20 * time.Second) // the relay exits when stdin closes
+		w.Close()
+	}()
+	relay := exec.Command(p.wine, installed, ids.ChromeOrigin(ids.ChromeExtensionID), "--parent-window=0")
+	relay.Env = p.env
+	relay.Stdin = in
+	stdout, err := relay.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reply := make(chan []byte, 1)
+	go func() {
+		var n uint32
+		if binary.Read(stdout, binary.LittleEndian, &n) != nil || n > 1<<20 {
+			reply <- nil
+			return
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(stdout, b); err != nil {
+			reply <- nil
+			return
+		}
+		reply <- b
+	}()
+	var hello struct {
+		ID     int64  `json:"id"`
+		Type   string `json:"type"`
+		OK     bool   `json:"ok"`
+		Result struct {
+			Version      string   `json:"version"`
+			Capabilities []string `json:"capabilities"`
+			Hub          *string  `json:"hub"`
+		} `json:"result"`
+	}
+	select {
+	case b := <-reply:
+		if err := json.Unmarshal(b, &hello); err != nil || !hello.OK || hello.ID != 1 || hello.Type != "hello" {
+			t.Fatalf("hello reply %s: %v", b, err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no hello reply through detour.exe within 2 minutes")
+	}
+	w.Close()
+	relay.Process.Kill()
+	relay.Wait()
+	if hello.Result.Hub == nil || *hello.Result.Hub != hub.URL {
+		t.Fatalf("the agent's hub is %v, want the policy's %s", hello.Result.Hub, hub.URL)
+	}
+
+	// Enrol and queue a report: credential in Credential Manager, queue under
+	// %LOCALAPPDATA%\Detour.
+	if out, err := p.run(nil, 2*time.Minute, installed, "enrol", "--hub", hub.URL, "--code", code, "--json"); err != nil || !strings.Contains(out, `"org-a"`) {
+		t.Fatalf("enrol: %v\n%s", err, out)
+	}
+	out2, err := p.run(nil, 2*time.Minute, installed, "report", "docs.google.com", "--need", "meeting", "--json")
+	if err != nil || !strings.Contains(out2, `"state"`) {
+		t.Fatalf("report: %v\n%s", err, out2)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var n int
+		hub.DB.QueryRowContext(context.Background(), `SELECT COALESCE(SUM(n), 0) FROM report_counts WHERE org = 'org-a'`).Scan(&n)
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hub counted %d reports, want 1 (report said %s)", n, out2)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	doctor, _ := p.run(nil, 2*time.Minute, installed, "doctor")
+	for _, want := range []string{"manifest chrome (system)", "credential-manager", "HKLM\\SOFTWARE\\Policies\\Detour: hub " + hub.URL} {
+		if !strings.Contains(doctor, want) {
+			t.Errorf("doctor does not say %q:\n%s", want, doctor)
+		}
+	}
+
+	// Uninstall: the agent and tray stop first (a real Windows would ask to
+	// close them), then nothing the MSI wrote is left.
+	killAll()
+	p.must(3*time.Minute, "msiexec", "/x", winMSI, "/qn")
+	for browser, key := range keys {
+		if _, ok := p.regValue(key, ""); ok {
+			t.Errorf("%s: %s still there after uninstall", browser, key)
+		}
+	}
+	for _, k := range []string{`HKLM\SOFTWARE\Policies\Detour`} {
+		if out, err := p.run(nil, time.Minute, "reg", "query", k); err == nil && strings.Contains(out, "REG_") {
+			t.Errorf("%s still holds values after uninstall:\n%s", k, out)
+		}
+	}
+	if _, ok := p.regValue(`HKLM\Software\Microsoft\Windows\CurrentVersion\Run`, "Detour"); ok {
+		t.Error("the sign-in entry is still there after uninstall")
+	}
+	if _, err := os.Stat(p.unixPath(`C:\Program Files\Detour`)); !os.IsNotExist(err) {
+		left, _ := os.ReadDir(p.unixPath(`C:\Program Files\Detour`))
+		t.Errorf("Program Files\\Detour still there after uninstall (%v): %v", err, left)
+	}
+}
