@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/detour-project/detour/helper/sysproxy"
 	"github.com/detour-project/detour/shared/method"
 )
 
@@ -78,7 +79,7 @@ func (c *Control) client() *http.Client {
 		Timeout: controlWait,
 		Transport: &http.Transport{
 			DialContext:       newDialer().DialContext,
-			Proxy:             http.ProxyFromEnvironment,
+			Proxy:             sysproxy.HTTP,
 			DisableKeepAlives: true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

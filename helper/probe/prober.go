@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/x509roots/fallback/bundle"
-	"golang.org/x/net/http/httpproxy"
 
 	"github.com/detour-project/detour/helper/fingerprint"
+	"github.com/detour-project/detour/helper/sysproxy"
 )
 
 type prober struct {
@@ -116,7 +116,7 @@ func newProber(o Options) (*prober, error) {
 		}
 		p.proxyFunc = func(*url.URL) (*url.URL, error) { return pu, nil }
 	} else {
-		p.proxyFunc = httpproxy.FromEnvironment().ProxyFunc()
+		p.proxyFunc = sysproxy.ForURL // the environment, then the system proxy and PAC
 	}
 	return p, nil
 }

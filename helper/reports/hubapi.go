@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/detour-project/detour/helper/sysproxy"
 	"github.com/detour-project/detour/shared/huburl"
 	"github.com/detour-project/detour/shared/privacypass"
 	"github.com/detour-project/detour/shared/report"
@@ -76,8 +77,8 @@ type hubAPI struct {
 func newHubAPI(base string, timeout time.Duration) *hubAPI {
 	return &hubAPI{
 		base:    strings.TrimRight(base, "/"),
-		tokens:  &http.Client{Timeout: timeout},
-		reports: &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}},
+		tokens:  &http.Client{Timeout: timeout, Transport: sysproxy.Transport()},
+		reports: &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: sysproxy.HTTP}},
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/detour-project/detour/helper/config"
+	"github.com/detour-project/detour/helper/sysproxy"
 	"github.com/detour-project/detour/shared/protocol"
 	wl "github.com/detour-project/detour/shared/whitelist"
 )
@@ -91,7 +92,7 @@ func New(opt Options) *Client {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	if opt.HTTP == nil {
-		opt.HTTP = &http.Client{Timeout: 30 * time.Second}
+		opt.HTTP = &http.Client{Timeout: 30 * time.Second, Transport: sysproxy.Transport()}
 	}
 	if opt.Interval <= 0 {
 		opt.Interval = DefaultInterval

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/detour-project/detour/helper/sysproxy"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -110,7 +111,7 @@ func (c *Client) pushSession(ctx context.Context, hub string) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, Proxy: http.ProxyFromEnvironment}
+	dialer := websocket.Dialer{HandshakeTimeout: 15 * time.Second, Proxy: sysproxy.HTTP}
 	hdr := http.Header{}
 	c.addHeaders(hdr)
 	conn, resp, err := dialer.DialContext(ctx, u, hdr)
