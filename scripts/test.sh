@@ -40,12 +40,17 @@ count_node() {
 
 # Go tests run inside a private D-Bus session with an unlocked gnome-keyring,
 # so the keyring tests talk to a real Secret Service, and under the race
-# detector (about 1.6 times the plain run's time here). The verbose log stays
-# in test-results/go-test.log; the screen shows packages and failures.
+# detector (1.3-1.6 times the plain run's time here). test/hubcluster runs
+# without it: its hubs are separate binaries the detector never sees, and the
+# slowed flood clients only made its load test's timing flaky. The verbose
+# log stays in test-results/go-test.log; the screen shows packages and failures.
 echo "=== go test"
 dbus-run-session -- sh -c \
   'echo -n detour-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1
-   exec go test -race -v -count=1 -timeout 25m ./... >test-results/go-test.log 2>&1'
+   rc=0
+   go test -race -v -count=1 -timeout 25m $(go list ./... | grep -v "/test/hubcluster$") >test-results/go-test.log 2>&1 || rc=1
+   go test -v -count=1 -timeout 10m ./test/hubcluster >>test-results/go-test.log 2>&1 || rc=1
+   exit $rc'
 rc=$?
 grep -E '^(ok|FAIL|panic:)' test-results/go-test.log
 # For each failure, the lines that led up to it.
