@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/detour-project/detour/installer"
 )
@@ -71,6 +72,25 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// dpkg runs dpkg, waiting while another package tool holds its lock (an
+// apt run elsewhere on the machine) rather than failing on it.
+func dpkg(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		cmd := exec.Command("dpkg", args...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return
+		}
+		if !strings.Contains(string(out), "lock") || time.Now().After(deadline) {
+			t.Fatalf("dpkg %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		time.Sleep(2 * time.Second)
+	}
 }
 
 // guard skips unless this machine may be changed, and says why not.
@@ -281,15 +301,15 @@ func TestDebInstallUpgradeRemove(t *testing.T) {
 	})
 	// Maintainer scripts run with the caller's HOME: point it at the person,
 	// so a script that cleaned "~" would be caught.
-	run(t, env, "dpkg", "-i", deb(older, oldVer))
+	dpkg(t, env, "-i", deb(older, oldVer))
 	checkInstalled(t, env, oldVer)
-	run(t, env, "dpkg", "-i", deb(newer, newVer))
+	dpkg(t, env, "-i", deb(newer, newVer))
 	checkInstalled(t, env, newVer)
 	if d := diff(homeBefore, tree(t, home)); len(d) != 0 {
 		t.Errorf("install and upgrade changed the person's files:\n%s", strings.Join(d, "\n"))
 	}
 
-	run(t, env, "dpkg", "-r", "detour")
+	dpkg(t, env, "-r", "detour")
 	if out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "detour").Output(); strings.Contains(string(out), " installed") || strings.Contains(string(out), "config-files") {
 		t.Errorf("after dpkg -r the package is %q: something (a conffile?) was kept", out)
 	}
