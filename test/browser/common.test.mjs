@@ -25,6 +25,9 @@ before(async () => {
   net = await startNet({ [SITE]: 'reachable' });
   hub = await startLoopHub({ k: 1 });
   hub.admin('policy', 'set', ORG, 'microsoft-teams', 'approved', '--note', NOTE);
+  // Eight organisations: enough for the popup to offer its filter box.
+  hub.admin('org', 'add', 'north-vale', '--name', 'North Vale Council', '--sector', 'local-government');
+  hub.admin('org', 'add', 'south-coast', '--name', 'South Coast Health Trust', '--sector', 'health');
   const org = setupOrg(hub);
   home = tempDir('dt-cg');
   const e = enrolHelper(home, hub.url, org.code);
@@ -62,7 +65,12 @@ test('the popup answers "which tool works for all of us?" as the CLI does, and o
   assert.equal(await popup.isVisible('#common-error'), true);
   assert.match(await popup.textContent('#common-error'), /at least one other organisation/);
 
+  // Type to narrow the list.
+  await popup.fill('#common-filter', 'health');
+  const shown = await popup.$$eval('#common-orgs .govuk-checkboxes__item:not([hidden]) input', (els) => els.map((e) => e.value));
+  assert.deepEqual(shown.sort(), [PARTNER, 'south-coast'], shown.join(' '));
   await popup.check(`#org-${PARTNER}`);
+  await popup.fill('#common-filter', '');
   await popup.click('#common-go');
   await popup.waitForSelector('#common-results li[data-service]');
   assert.match(await popup.textContent('#common-for'), /Example Borough Council, Example Health Board/);
@@ -76,6 +84,11 @@ test('the popup answers "which tool works for all of us?" as the CLI does, and o
   const violations = await axe(popup);
   assert.deepEqual(violations, [], JSON.stringify(violations, null, 1));
   await screenshot(popup, 'common-01-popup');
+
+  // The picked organisations are remembered for next time.
+  const again = await b.openPopup('?lang=en');
+  assert.equal(await again.isChecked(`#org-${PARTNER}`), true, 'the partner picked last time is ticked again');
+  await again.close();
 
   // Open it: a new tab on the service's own address.
   const [opened] = await Promise.all([

@@ -206,6 +206,22 @@ async function initCommon() {
     div.append(input, label);
     box.append(div);
   }
+  // Pre-tick the organisations picked last time (ids only, kept locally).
+  let last = [];
+  try { last = (await api.storage.local.get('commonPicked')).commonPicked ?? []; } catch { /* no storage */ }
+  for (const id of Array.isArray(last) ? last : []) {
+    const input = document.getElementById('org-' + id);
+    if (input && input.closest('#common-orgs')) input.checked = true;
+  }
+  // A sector has many organisations: type to narrow the list (ticked ones stay).
+  $('common-filter-group').hidden = r.organisations.length < 8;
+  $('common-filter').addEventListener('input', () => {
+    const q = $('common-filter').value.trim().toLowerCase();
+    for (const item of box.querySelectorAll('.govuk-checkboxes__item')) {
+      const input = item.querySelector('input');
+      item.hidden = q !== '' && !input.checked && !item.textContent.toLowerCase().includes(q);
+    }
+  });
   $('common-form').hidden = false;
   $('common-form').addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -221,6 +237,7 @@ async function initCommon() {
     }
     err.hidden = true;
     $('common-group').classList.remove('govuk-form-group--error');
+    api.storage.local.set({ commonPicked: picked }).catch(() => {});
     try {
       renderCommonResults(await ask('common', { orgs }));
     } catch (x) {
