@@ -199,6 +199,9 @@ func refuseSSO(key string, format string, args ...any) error {
 const ssoStateCookie = "detour_sso"
 const ssoStateTTL = 10 * time.Minute
 
+// maxSSOPending bounds the sign-ins under way (each a row for ssoStateTTL).
+const maxSSOPending = 20000
+
 func (d *Dashboard) oauthConfig(r *http.Request, p *SSOProvider, o *oidc.Provider) *oauth2.Config {
 	redirect := p.RedirectURL
 	if redirect == "" {
@@ -244,12 +247,25 @@ func (d *Dashboard) ssoBegin(w http.ResponseWriter, r *http.Request, p *SSOProvi
 	}
 	state, nonce, verifier := randomToken(32), randomToken(32), oauth2.GenerateVerifier()
 	t := time.Now().UTC()
+	// Anyone may start a sign-in, so the sign-ins under way are bounded:
+	// a flood of starts fills this table, not the disk, and never touches
+	// the password sign-in's limits.
+	d.opt.DB.ExecContext(r.Context(), `DELETE FROM dash_sso_states WHERE expires_at < ?`, t.Format(time.RFC3339))
+	var pending int
+	if err := d.opt.DB.QueryRowContext(r.Context(), `SELECT COUNT(*) FROM dash_sso_states`).Scan(&pending); err != nil {
+		d.fail(w, r, nil, fmt.Errorf("sso: count states: %w", err))
+		return
+	}
+	if pending >= maxSSOPending {
+		w.Header().Set("Retry-After", "60")
+		d.status(w, r, nil, http.StatusTooManyRequests, "signin.throttled")
+		return
+	}
 	if _, err := d.opt.DB.ExecContext(r.Context(), `INSERT INTO dash_sso_states (state_hash, provider, verifier, nonce, created_at, expires_at, invitation) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		sha(state), p.ID, verifier, nonce, t.Format(time.RFC3339), t.Add(ssoStateTTL).Format(time.RFC3339), invHash); err != nil {
 		d.fail(w, r, nil, fmt.Errorf("sso: store state: %w", err))
 		return
 	}
-	d.opt.DB.ExecContext(r.Context(), `DELETE FROM dash_sso_states WHERE expires_at < ?`, t.Format(time.RFC3339))
 	// Lax: the provider's redirect back is a top-level GET from another site.
 	d.setCookie(w, r, ssoStateCookie, state, ssoStateTTL, http.SameSiteLaxMode)
 	http.Redirect(w, r, d.oauthConfig(r, p, o).AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
