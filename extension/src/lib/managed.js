@@ -67,7 +67,8 @@ export function effective(settings, managed) {
   const byOrg = new Set([...(Array.isArray(s.managed) ? s.managed : []), ...(managed?.names ?? [])]);
   const out = {
     report_automatically: m.report_automatically ?? !!s.report_automatically,
-    prompts: m.prompts ?? true,
+    // The helper's own policy may carry prompts too (its settings reply).
+    prompts: m.prompts ?? (typeof s.prompts === 'boolean' ? s.prompts : true),
     paused_until: s.paused_until ?? null,
     org: m.org ?? null,
     support_url: m.support_url ?? null,

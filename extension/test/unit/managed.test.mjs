@@ -46,6 +46,11 @@ test('managed values win and are marked as the organisation\'s', () => {
   // The helper's own policy counts too.
   assert.deepEqual(effective({ report_automatically: true, paused_until: null, managed: ['report_automatically'] }, null).byOrg, ['report_automatically']);
   assert.equal(effective(null, null).report_automatically, false);
+  // A helper whose policy switches prompts off says so in its settings.
+  const h = effective({ report_automatically: false, paused_until: null, prompts: false, managed: ['prompts'] }, parseManaged({}));
+  assert.equal(h.prompts, false);
+  assert.deepEqual(h.byOrg, ['prompts']);
+  assert.equal(effective({ prompts: false }, parseManaged({ prompts: true })).prompts, true, 'the browser policy wins');
 });
 
 test('readManaged: no policy is no settings (Firefox rejects, Chrome answers {})', async () => {
