@@ -21,6 +21,7 @@ type Codes interface {
 	GetCode(ctx context.Context, id string) (reports.Code, error)
 	CreateCodeWith(ctx context.Context, org string, l reports.Limits) (code, id string, err error)
 	RevokeCode(ctx context.Context, codeOrID string, devices bool) (reports.Code, error)
+	TokensPerDay() int
 }
 
 // admins may manage enrolment codes: a sector admin for every organisation,
@@ -100,7 +101,7 @@ func (d *Dashboard) showCodes(w http.ResponseWriter, r *http.Request, s *session
 			p.text(itoa(c.Uses)), p.text(itoa(c.MaxDevices)), p.text(itoa(c.Active)), p.text(itoa(c.Revoked)),
 			p.text(itoa(c.TokensToday)), p.text(itoa(c.Tokens30d)), st})
 	}
-	p.add(&section{ID: "codes", Heading: p.t("codes.list"), Intro: p.t("codes.intro"), Table: t})
+	p.add(&section{ID: "codes", Heading: p.t("codes.list"), Intro: p.t("codes.intro") + " " + p.t("codes.budget", d.opt.Codes.TokensPerDay()), Table: t})
 	for _, o := range ix.doc.Organisations {
 		if s.user.CanDecide(o.ID) {
 			f.Orgs = append(f.Orgs, option{o.ID, o.Name})
@@ -229,6 +230,7 @@ func (d *Dashboard) showCode(w http.ResponseWriter, r *http.Request, s *session,
 		{"col.revoked_devices", itoa(c.Revoked)},
 		{"col.tokens_today", itoa(c.TokensToday)},
 		{"col.tokens_30d", itoa(c.Tokens30d)},
+		{"col.token_budget", itoa(c.MaxDevices * int64(d.opt.Codes.TokensPerDay()))},
 		{"col.enrolled_24h", itoa(c.Enrolled24h)},
 		{"col.refused_24h", itoa(c.Refused24h)},
 	} {

@@ -78,7 +78,7 @@ func TestCodesFromTheDashboard(t *testing.T) {
 			t.Fatal("a viewer's overview shows enrolment codes")
 		}
 		detail := admin.get("/codes/" + id)
-		if detail.code != 200 || !strings.Contains(detail.body, "Revoke the code and its 2 devices") {
+		if detail.code != 200 || !strings.Contains(detail.body, "Revoke the code and its 2 devices") || !strings.Contains(detail.body, "<td class=\"govuk-table__cell\">40</td>") {
 			t.Fatalf("detail: %d", detail.code)
 		}
 		for _, c := range creds {

@@ -342,3 +342,8 @@ func (s *Service) deviceOrg(ctx context.Context, cred string) (string, error) {
 	}
 	return org, nil
 }
+
+// TokensPerDay is the daily token quota of each device (the budget the
+// dashboard's codes pages show: a code's devices times this bounds the
+// reports it can pay for in a day).
+func (s *Service) TokensPerDay() int { return s.cfg.TokensPerDay }
