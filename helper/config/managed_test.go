@@ -22,7 +22,7 @@ func TestReadManaged(t *testing.T) {
 		wantNames  []string
 	}{
 		{name: "absent", absent: true},
-		{name: "the shipped example", body: string(example), wantNames: []string{"hub", "whitelist_keys", "org", "report_automatically"}},
+		{name: "the shipped example", body: string(example), wantNames: []string{"hub", "whitelist_keys", "org", "report_automatically", "prompts"}},
 		{name: "hub only", body: `{"hub":"https://hub.example.org"}`, wantNames: []string{"hub"}},
 		{name: "report off is still managed", body: `{"report_automatically":false}`, wantNames: []string{"report_automatically"}},
 		{name: "typo in a field", body: `{"report_automaticaly":true}`, wantErr: "unknown field"},
