@@ -13,13 +13,20 @@ package wine
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -97,6 +104,25 @@ func (p *prefix) regValue(key, name string) (string, bool) {
 	return "", false
 }
 
+// products lists the DisplayVersion of every installed product named Detour
+// (Wine's reg has no /f, so the Uninstall keys are read whole).
+func (p *prefix) products() []string {
+	out, _ := p.run(nil, time.Minute, "reg", "query", `HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall`, "/s")
+	var versions []string
+	for _, block := range strings.Split(out, "\nHKEY_") {
+		if !regexp.MustCompile(`DisplayName\s+REG_SZ\s+Detour\s*\n`).MatchString(block + "\n") {
+			continue
+		}
+		m := regexp.MustCompile(`DisplayVersion\s+REG_SZ\s+(\S+)`).FindStringSubmatch(block)
+		if m == nil {
+			versions = append(versions, "?")
+		} else {
+			versions = append(versions, m[1])
+		}
+	}
+	return versions
+}
+
 // unixPath maps C:\… to the prefix's drive_c.
 func (p *prefix) unixPath(win string) string {
 	rest, ok := strings.CutPrefix(win, `C:\`)
@@ -111,6 +137,118 @@ func frame(b []byte) []byte {
 	return append(out, b...)
 }
 
+// buildMSI runs scripts/dist.d/windows.sh for version, with env added.
+func buildMSI(t *testing.T, root, dist, version string, env ...string) string {
+	t.Helper()
+	build := exec.Command("bash", "scripts/dist.d/windows.sh")
+	build.Dir = root
+	build.Env = append(append(os.Environ(), "DIST="+dist, "VERSION="+version, "SOURCE_DATE_EPOCH=1700000000", "SIGN_CERT=", "SIGN_KEY="), env...)
+	out, err := build.CombinedOutput()
+	if err != nil {
+		t.Fatalf("windows.sh %s: %v\n%s", version, err, out)
+	}
+	msi := filepath.Join(dist, "detour-"+version+"-windows-amd64.msi")
+	if _, err := os.Stat(msi); err != nil {
+		t.Fatal(err)
+	}
+	signed := strings.Contains(string(out), "(signed with")
+	if unsigned := strings.Contains(string(out), "UNSIGNED"); signed == unsigned {
+		t.Fatalf("windows.sh %s says neither signed nor unsigned plainly:\n%s", version, out)
+	}
+	return msi
+}
+
+// throwawayCert writes a self-signed code-signing certificate and its key.
+func throwawayCert(t *testing.T, dir string) (cert, key string) {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Detour test signing (throwaway)"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), 0o600)
+	return cert, key
+}
+
+// verifySigned checks an Authenticode signature made with cert.
+func verifySigned(t *testing.T, file, cert string) {
+	t.Helper()
+	out, err := exec.Command("osslsigncode", "verify", "-CAfile", cert, "-in", file).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Signature verification: ok") {
+		t.Fatalf("%s is not signed as it should be: %v\n%s", filepath.Base(file), err, out)
+	}
+}
+
+type helloReply struct {
+	ID     int64  `json:"id"`
+	Type   string `json:"type"`
+	OK     bool   `json:"ok"`
+	Result struct {
+		Version      string   `json:"version"`
+		Capabilities []string `json:"capabilities"`
+		Hub          *string  `json:"hub"`
+		Enrolled     bool     `json:"enrolled"`
+	} `json:"result"`
+}
+
+// hello writes a hello frame to the installed detour.exe, started as Chrome
+// starts a host on Windows, and returns the reply.
+func (p *prefix) hello() helloReply {
+	t := p.t
+	t.Helper()
+	in, w := io.Pipe()
+	go func() {
+		w.Write(frame([]byte(`{"id":1,"type":"hello","version":1,"browser":"chrome"}`)))
+		time.Sleep(20 * time.Second) // the relay exits when stdin closes
+		w.Close()
+	}()
+	relay := exec.Command(p.wine, installed, ids.ChromeOrigin(ids.ChromeExtensionID), "--parent-window=0")
+	relay.Env = p.env
+	relay.Stdin = in
+	stdout, err := relay.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { w.Close(); relay.Process.Kill(); relay.Wait() }()
+	reply := make(chan []byte, 1)
+	go func() {
+		var n uint32
+		if binary.Read(stdout, binary.LittleEndian, &n) != nil || n > 1<<20 {
+			reply <- nil
+			return
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(stdout, b); err != nil {
+			reply <- nil
+			return
+		}
+		reply <- b
+	}()
+	var hello helloReply
+	select {
+	case b := <-reply:
+		if err := json.Unmarshal(b, &hello); err != nil || !hello.OK || hello.ID != 1 || hello.Type != "hello" {
+			t.Fatalf("hello reply %s: %v", b, err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no hello reply through detour.exe within 2 minutes")
+	}
+	return hello
+}
+
 func TestMSIUnderWine(t *testing.T) {
 	if os.Getenv("DETOUR_TEST_WINE") == "" {
 		t.Skip("set DETOUR_TEST_WINE=1 to run the Windows build under Wine (make test does)")
@@ -122,18 +260,13 @@ func TestMSIUnderWine(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 
-	// The MSI, exactly as make dist builds it.
+	// The MSI, exactly as make dist builds it: an unsigned 0.1.0 and a signed
+	// 0.1.1 that upgrades it in place.
 	dist := filepath.Join(tmp, "dist")
-	build := exec.Command("bash", "scripts/dist.d/windows.sh")
-	build.Dir = root
-	build.Env = append(os.Environ(), "DIST="+dist, "VERSION=0.1.0-wine", "SOURCE_DATE_EPOCH=1700000000", "SIGN_CERT=", "SIGN_KEY=")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("windows.sh: %v\n%s", err, out)
-	}
-	msi := filepath.Join(dist, "detour-0.1.0-wine-windows-amd64.msi")
-	if _, err := os.Stat(msi); err != nil {
-		t.Fatal(err)
-	}
+	msi := buildMSI(t, root, dist, "0.1.0-wine")
+	cert, key := throwawayCert(t, tmp)
+	msi2 := buildMSI(t, root, dist, "0.1.1-wine", "SIGN_CERT="+cert, "SIGN_KEY="+key)
+	verifySigned(t, msi2, cert)
 
 	// A throwaway prefix with the ProcessPrng shim.
 	setup := exec.Command("bash", "-c", `. test/wine/prefix.sh && wine_setup "$1" && echo "WINE=$WINE"`, "-", tmp)
@@ -175,7 +308,8 @@ func TestMSIUnderWine(t *testing.T) {
 	}
 
 	// Install, unattended, with the organisation's policy.
-	winMSI := `Z:` + strings.ReplaceAll(msi, "/", `\`)
+	winPath := func(p string) string { return `Z:` + strings.ReplaceAll(p, "/", `\`) }
+	winMSI := winPath(msi)
 	p.must(3*time.Minute, "msiexec", "/i", winMSI, "/qn", "HUB="+hub.URL, "ORG=org-a", "PROMPTS=0")
 
 	keys := map[string]string{
@@ -219,66 +353,43 @@ func TestMSIUnderWine(t *testing.T) {
 
 	// hello through the relay, started as Chrome starts it on Windows. The
 	// relay starts the agent (detached) when none answers.
-	in, w := io.Pipe()
-	go func() {
-		w.Write(frame([]byte(`{"id":1,"type":"hello","version":1,"browser":"chrome"}`)))
-		time.Sleep(20 * time.Second) // the relay exits when stdin closes
-		w.Close()
-	}()
-	relay := exec.Command(p.wine, installed, ids.ChromeOrigin(ids.ChromeExtensionID), "--parent-window=0")
-	relay.Env = p.env
-	relay.Stdin = in
-	stdout, err := relay.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	h := p.hello()
+	if h.Result.Version != "0.1.0-wine" {
+		t.Fatalf("hello from %s, want 0.1.0-wine", h.Result.Version)
 	}
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	reply := make(chan []byte, 1)
-	go func() {
-		var n uint32
-		if binary.Read(stdout, binary.LittleEndian, &n) != nil || n > 1<<20 {
-			reply <- nil
-			return
-		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(stdout, b); err != nil {
-			reply <- nil
-			return
-		}
-		reply <- b
-	}()
-	var hello struct {
-		ID     int64  `json:"id"`
-		Type   string `json:"type"`
-		OK     bool   `json:"ok"`
-		Result struct {
-			Version      string   `json:"version"`
-			Capabilities []string `json:"capabilities"`
-			Hub          *string  `json:"hub"`
-		} `json:"result"`
-	}
-	select {
-	case b := <-reply:
-		if err := json.Unmarshal(b, &hello); err != nil || !hello.OK || hello.ID != 1 || hello.Type != "hello" {
-			t.Fatalf("hello reply %s: %v", b, err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("no hello reply through detour.exe within 2 minutes")
-	}
-	w.Close()
-	relay.Process.Kill()
-	relay.Wait()
-	if hello.Result.Hub == nil || *hello.Result.Hub != hub.URL {
-		t.Fatalf("the agent's hub is %v, want the policy's %s", hello.Result.Hub, hub.URL)
+	if h.Result.Hub == nil || *h.Result.Hub != hub.URL {
+		t.Fatalf("the agent's hub is %v, want the policy's %s", h.Result.Hub, hub.URL)
 	}
 
-	// Enrol and queue a report: credential in Credential Manager, queue under
+	// Enrol: the credential goes to Credential Manager, the config under
 	// %LOCALAPPDATA%\Detour.
 	if out, err := p.run(nil, 2*time.Minute, installed, "enrol", "--hub", hub.URL, "--code", code, "--json"); err != nil || !strings.Contains(out, `"org-a"`) {
 		t.Fatalf("enrol: %v\n%s", err, out)
 	}
+
+	// Major upgrade to the signed 0.1.1, in place: the agent stops first (a
+	// real Windows would ask to close it), the person's enrolment stays.
+	killAll()
+	p.must(3*time.Minute, "msiexec", "/i", winPath(msi2), "/qn", "HUB="+hub.URL, "ORG=org-a", "PROMPTS=0")
+	products := p.products()
+	if n := len(products); n != 1 || !strings.HasPrefix(products[0], "0.1.1") {
+		t.Fatalf("after the upgrade %d Detour products are registered, want one, 0.1.1:\n%s", n, products)
+	}
+	installedExe, err := os.ReadFile(p.unixPath(installed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedExe := filepath.Join(tmp, "installed-detour.exe")
+	os.WriteFile(signedExe, installedExe, 0o644)
+	verifySigned(t, signedExe, cert)
+	h = p.hello()
+	if h.Result.Version != "0.1.1-wine" {
+		t.Fatalf("after the upgrade: hello from %s, want 0.1.1-wine", h.Result.Version)
+	}
+	// The person's data stayed: the report below needs the device
+	// credential that the enrolment before the upgrade stored.
+
+	// Queue a report; the agent sends it to the hub.
 	out2, err := p.run(nil, 2*time.Minute, installed, "report", "docs.google.com", "--need", "meeting", "--json")
 	if err != nil || !strings.Contains(out2, `"state"`) {
 		t.Fatalf("report: %v\n%s", err, out2)
@@ -305,7 +416,10 @@ func TestMSIUnderWine(t *testing.T) {
 	// Uninstall: the agent and tray stop first (a real Windows would ask to
 	// close them), then nothing the MSI wrote is left.
 	killAll()
-	p.must(3*time.Minute, "msiexec", "/x", winMSI, "/qn")
+	p.must(3*time.Minute, "msiexec", "/x", winPath(msi2), "/qn")
+	if products := p.products(); len(products) > 0 {
+		t.Errorf("a Detour product is still registered after uninstall:\n%s", products)
+	}
 	for browser, key := range keys {
 		if _, ok := p.regValue(key, ""); ok {
 			t.Errorf("%s: %s still there after uninstall", browser, key)
