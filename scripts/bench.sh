@@ -6,6 +6,7 @@
 #   whitelist push to 10,000 WebSocket clients (server/push)
 #   fingerprint matching on a 256 KiB page (helper/fingerprint)
 #   report intake with token verification (server/reports)
+#   3 hubs on PostgreSQL: SIGKILL one, its WebSocket helpers reconnect, a change reaches all (test/hubcluster)
 #   dashboard queries at 1M and 10M reports, SQLite and PostgreSQL (server/aggregates)
 #   navigation to prompt in Chromium (test/browser/bench-prompt.mjs)
 set -uo pipefail

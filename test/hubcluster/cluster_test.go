@@ -21,7 +21,7 @@ type keysBody struct {
 	WhitelistKeys []whitelist.PublicKey `json:"whitelist_keys"`
 }
 
-func hubKeys(t *testing.T, base string) (string, []ed25519.PublicKey) {
+func hubKeys(t testing.TB, base string) (string, []ed25519.PublicKey) {
 	t.Helper()
 	code, body := fetch(t, base+"/api/v1/keys")
 	var k keysBody
@@ -42,7 +42,7 @@ func hubKeys(t *testing.T, base string) (string, []ed25519.PublicKey) {
 }
 
 // signedDoc fetches and verifies a hub's whitelist.
-func signedDoc(t *testing.T, base string, trusted []ed25519.PublicKey) *whitelist.Document {
+func signedDoc(t testing.TB, base string, trusted []ed25519.PublicKey) *whitelist.Document {
 	t.Helper()
 	code, body := fetch(t, base+"/api/v1/whitelist")
 	var env whitelist.Envelope

@@ -56,7 +56,7 @@ type hubProc struct {
 // startHub starts serve with args on a free loopback port and waits for
 // it to listen. With nofile > 0 it runs under that descriptor limit (soft
 // and hard, so the Go runtime cannot raise it).
-func startHub(t *testing.T, nofile int, args ...string) *hubProc {
+func startHub(t testing.TB, nofile int, args ...string) *hubProc {
 	t.Helper()
 	p := launch(t, nofile, args...)
 	p.wait(t)
@@ -65,7 +65,7 @@ func startHub(t *testing.T, nofile int, args ...string) *hubProc {
 
 // launch starts a hub without waiting for it (several hubs start at the
 // same moment); wait then waits for its "listening on" line.
-func launch(t *testing.T, nofile int, args ...string) *hubProc {
+func launch(t testing.TB, nofile int, args ...string) *hubProc {
 	t.Helper()
 	argv := append([]string{bin, "serve", "--addr", "127.0.0.1:0"}, args...)
 	var cmd *exec.Cmd
@@ -105,7 +105,7 @@ func launch(t *testing.T, nofile int, args ...string) *hubProc {
 	return p
 }
 
-func (p *hubProc) wait(t *testing.T) {
+func (p *hubProc) wait(t testing.TB) {
 	t.Helper()
 	select {
 	case p.URL = <-p.urls:
@@ -152,7 +152,7 @@ func (l *lockedWriter) String() string {
 }
 
 // admin runs `detour-server admin args...`.
-func admin(t *testing.T, args ...string) string {
+func admin(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -165,7 +165,7 @@ func admin(t *testing.T, args ...string) string {
 
 var client = &http.Client{Timeout: 15 * time.Second}
 
-func fetch(t *testing.T, url string) (int, []byte) {
+func fetch(t testing.TB, url string) (int, []byte) {
 	t.Helper()
 	resp, err := client.Get(url)
 	if err != nil {
