@@ -25,6 +25,7 @@ import (
 	"math/big"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -123,6 +124,17 @@ func (p *prefix) products() []string {
 	return versions
 }
 
+// wineUser is the Windows user name Wine gives the Unix user.
+func wineUser() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "root"
+}
+
 // unixPath maps C:\… to the prefix's drive_c.
 func (p *prefix) unixPath(win string) string {
 	rest, ok := strings.CutPrefix(win, `C:\`)
@@ -204,8 +216,16 @@ type helloReply struct {
 // hello writes a hello frame to the installed detour.exe, started as Chrome
 // starts a host on Windows, and returns the reply.
 func (p *prefix) hello() helloReply {
-	t := p.t
-	t.Helper()
+	p.t.Helper()
+	h, err := p.tryHello()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return h
+}
+
+func (p *prefix) tryHello() (helloReply, error) {
+	var hello helloReply
 	in, w := io.Pipe()
 	go func() {
 		w.Write(frame([]byte(`{"id":1,"type":"hello","version":1,"browser":"chrome"}`)))
@@ -217,10 +237,10 @@ func (p *prefix) hello() helloReply {
 	relay.Stdin = in
 	stdout, err := relay.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return hello, err
 	}
 	if err := relay.Start(); err != nil {
-		t.Fatal(err)
+		return hello, err
 	}
 	defer func() { w.Close(); relay.Process.Kill(); relay.Wait() }()
 	reply := make(chan []byte, 1)
@@ -237,16 +257,15 @@ func (p *prefix) hello() helloReply {
 		}
 		reply <- b
 	}()
-	var hello helloReply
 	select {
 	case b := <-reply:
 		if err := json.Unmarshal(b, &hello); err != nil || !hello.OK || hello.ID != 1 || hello.Type != "hello" {
-			t.Fatalf("hello reply %s: %v", b, err)
+			return hello, fmt.Errorf("hello reply %s: %v", b, err)
 		}
 	case <-time.After(2 * time.Minute):
-		t.Fatal("no hello reply through detour.exe within 2 minutes")
+		return hello, fmt.Errorf("no hello reply through detour.exe within 2 minutes")
 	}
-	return hello
+	return hello, nil
 }
 
 func TestMSIUnderWine(t *testing.T) {
@@ -382,9 +401,30 @@ func TestMSIUnderWine(t *testing.T) {
 	signedExe := filepath.Join(tmp, "installed-detour.exe")
 	os.WriteFile(signedExe, installedExe, 0o644)
 	verifySigned(t, signedExe, cert)
-	h = p.hello()
-	if h.Result.Version != "0.1.1-wine" {
-		t.Fatalf("after the upgrade: hello from %s, want 0.1.1-wine", h.Result.Version)
+	// Three browsers start relays at the same moment with no agent running:
+	// each gets its reply, and exactly one agent starts.
+	replies := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			h, err := p.tryHello()
+			if err == nil && h.Result.Version != "0.1.1-wine" {
+				err = fmt.Errorf("after the upgrade: hello from %s, want 0.1.1-wine", h.Result.Version)
+			}
+			replies <- err
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		if err := <-replies; err != nil {
+			t.Fatal(err)
+		}
+	}
+	agentLog := filepath.Join(p.dir, "drive_c", "users", wineUser(), "AppData", "Local", "Detour", "state", "agent.log")
+	logged, err := os.ReadFile(agentLog)
+	if err != nil {
+		t.Fatalf("the agent's log is not under %%LOCALAPPDATA%%\\Detour: %v", err)
+	}
+	if n := strings.Count(string(logged), `msg="agent listening"`); n != 2 {
+		t.Fatalf("%d agents listened (one before the upgrade, one for the three relays after it, want 2):\n%s", n, logged)
 	}
 	// The person's data stayed: the report below needs the device
 	// credential that the enrolment before the upgrade stored.
