@@ -54,6 +54,10 @@ func TestFloodOfStalledBodiesLeavesTheHubAnswering(t *testing.T) {
 				}
 				held.Add(-1)
 				c.Close()
+				// Back at once would only measure how fast this machine
+				// can churn sockets (and starve the tests running beside
+				// this one); a short pause keeps all 1,500 coming back.
+				time.Sleep(150 * time.Millisecond)
 			}
 		}()
 	}
@@ -72,7 +76,7 @@ func TestFloodOfStalledBodiesLeavesTheHubAnswering(t *testing.T) {
 		t.Fatalf("only %d of %d flood connections were made", dialed.Load(), flood)
 	}
 
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 3; i++ {
 		for _, route := range []string{"/api/v1/keys", "/api/v1/whitelist", "/sign-in", "/healthz"} {
 			start := time.Now()
 			code, body := fetch(t, h.URL+route)
