@@ -16,7 +16,7 @@ pkgs=(
   librsvg2-bin zip      # extension icons from one SVG (rsvg-convert); the store zips
   rpm rpm2cpio cpio     # the package test reads the .rpm back (test/packages)
   wine64 wine gcc-mingw-w64-x86-64  # the Windows tests under Wine (test/wine), with the ProcessPrng shim
-  wixl osslsigncode                 # the MSI (scripts/dist.d/windows.sh) and its Authenticode signature
+  wixl msitools osslsigncode        # the MSI (scripts/dist.d/windows.sh: wixl, msibuild) and its Authenticode signature
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/usr/local/go/bin:$PATH"
 : "${VERSION:?}" "${DIST:?}" "${SOURCE_DATE_EPOCH:?}"
-command -v wixl >/dev/null || { echo "windows: wixl is missing (Debian msitools/wixl; scripts/deps.sh installs it)" >&2; exit 1; }
+for t in wixl msibuild; do command -v $t >/dev/null || { echo "windows: $t is missing (Debian wixl, msitools; scripts/deps.sh installs them)" >&2; exit 1; }; done
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 bin=$work/bin; mkdir -p "$bin" "$DIST"
 
