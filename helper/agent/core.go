@@ -136,7 +136,7 @@ func convert(env *Env, name string, v any, out any) bool {
 }
 
 func settingsOf(cfg config.Config) protocol.Settings {
-	s := protocol.Settings{ReportAutomatically: cfg.ReportAutomatically, PausedUntil: cfg.PausedUntil, Managed: cfg.Managed}
+	s := protocol.Settings{ReportAutomatically: cfg.ReportAutomatically, PausedUntil: cfg.PausedUntil, Prompts: cfg.Prompts, Managed: cfg.Managed}
 	if s.Managed == nil {
 		s.Managed = []string{}
 	}

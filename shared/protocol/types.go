@@ -69,7 +69,10 @@ type ReportsStatus struct {
 type Settings struct {
 	ReportAutomatically bool       `json:"report_automatically"`
 	PausedUntil         *time.Time `json:"paused_until"`
-	Managed             []string   `json:"managed"`
+	// Prompts is set only by the organisation's policy (nil: prompts are
+	// on unless paused); the extension then shows none on a block.
+	Prompts *bool    `json:"prompts,omitempty"`
+	Managed []string `json:"managed"`
 }
 
 // SettingsParams optionally changes settings; without Set it only reads.
