@@ -367,8 +367,7 @@ func (d *Dashboard) signInForm(w http.ResponseWriter, r *http.Request) {
 func (d *Dashboard) renderSignIn(w http.ResponseWriter, r *http.Request, code int, errKey string) {
 	// Before there is a session, the sign-in form is protected by a
 	// double-submit token: a random cookie that the form must echo.
-	tok := randomToken(32)
-	d.setCookie(w, r, preCSRFCookie, tok, time.Hour, http.SameSiteStrictMode)
+	tok := d.preSessionToken(w, r)
 	p := d.newPage(r, nil, "signin.title")
 	p.CSRF = tok
 	p.Error = errKey
@@ -377,15 +376,33 @@ func (d *Dashboard) renderSignIn(w http.ResponseWriter, r *http.Request, code in
 	d.render(w, r, code, "signin", p)
 }
 
-func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+// Forms shown before a session exists (sign-in, the second factor, an
+// invitation) carry their CSRF token in a short-lived cookie of their own,
+// set by preSessionToken and checked by preSessionForm.
+func (d *Dashboard) preSessionToken(w http.ResponseWriter, r *http.Request) string {
+	tok := randomToken(32)
+	d.setCookie(w, r, preCSRFCookie, tok, time.Hour, http.SameSiteStrictMode)
+	return tok
+}
+
+// preSessionForm reads a form posted before a session exists (at most max
+// bytes) and checks its CSRF token; false means the answer has been sent.
+func (d *Dashboard) preSessionForm(w http.ResponseWriter, r *http.Request, max int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, max)
 	if err := r.ParseForm(); err != nil {
 		d.status(w, r, nil, http.StatusBadRequest, "error.bad_form")
-		return
+		return false
 	}
 	c, err := r.Cookie(preCSRFCookie)
 	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
 		d.status(w, r, nil, http.StatusForbidden, "error.csrf")
+		return false
+	}
+	return true
+}
+
+func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
+	if !d.preSessionForm(w, r, 16<<10) {
 		return
 	}
 	if err := checkForm(r); err != nil {

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -231,8 +230,7 @@ func (d *Dashboard) showInvitation(w http.ResponseWriter, r *http.Request, code 
 		d.fail(w, r, nil, err)
 		return
 	}
-	tok := randomToken(32)
-	d.setCookie(w, r, preCSRFCookie, tok, time.Hour, http.SameSiteStrictMode)
+	tok := d.preSessionToken(w, r)
 	p.CSRF, p.Error = tok, errKey
 	p.Form = inviteForm{Invitation: inv, OrgName: d.index().orgName(inv.Org), SSO: d.ssoButtonsFor(inv.Org), Token: r.PathValue("token")}
 	d.render(w, r, code, "invitation", p)
@@ -240,14 +238,7 @@ func (d *Dashboard) showInvitation(w http.ResponseWriter, r *http.Request, code 
 
 // acceptInvitationForm sets the password, accepts, and signs the person in.
 func (d *Dashboard) acceptInvitationForm(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		d.status(w, r, nil, http.StatusBadRequest, "error.bad_form")
-		return
-	}
-	c, err := r.Cookie(preCSRFCookie)
-	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
-		d.status(w, r, nil, http.StatusForbidden, "error.csrf")
+	if !d.preSessionForm(w, r, 16<<10) {
 		return
 	}
 	if err := checkForm(r); err != nil {

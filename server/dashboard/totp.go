@@ -176,8 +176,7 @@ func (d *Dashboard) renderCodeForm(w http.ResponseWriter, r *http.Request, code 
 		http.Redirect(w, r, "/sign-in", http.StatusSeeOther)
 		return
 	}
-	tok := randomToken(32)
-	d.setCookie(w, r, preCSRFCookie, tok, time.Hour, http.SameSiteStrictMode)
+	tok := d.preSessionToken(w, r)
 	p := d.newPage(r, nil, "totp.code_title")
 	p.CSRF, p.Error = tok, errKey
 	d.render(w, r, code, "totp-code", p)
@@ -185,14 +184,7 @@ func (d *Dashboard) renderCodeForm(w http.ResponseWriter, r *http.Request, code 
 
 // checkCode is sign-in's second half.
 func (d *Dashboard) checkCode(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	if err := r.ParseForm(); err != nil {
-		d.status(w, r, nil, http.StatusBadRequest, "error.bad_form")
-		return
-	}
-	c, err := r.Cookie(preCSRFCookie)
-	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
-		d.status(w, r, nil, http.StatusForbidden, "error.csrf")
+	if !d.preSessionForm(w, r, 4<<10) {
 		return
 	}
 	email, idHash := d.pendingSecondFactor(r)
