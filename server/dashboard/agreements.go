@@ -103,9 +103,7 @@ func (d *Dashboard) showAgreements(w http.ResponseWriter, r *http.Request, s *se
 	}
 	f.Orgs = nil
 	if s.user.Role == RoleSectorAdmin {
-		for _, o := range ix.doc.Organisations {
-			f.Orgs = append(f.Orgs, option{o.ID, o.Name})
-		}
+		f.Orgs = ix.orgOptions()
 	}
 	p.Form = f
 	d.render(w, r, code, "agreements", p)

@@ -157,9 +157,7 @@ func (d *Dashboard) showDirectory(w http.ResponseWriter, r *http.Request, s *ses
 	f.Sector = s.user.Role == RoleSectorAdmin
 	f.Orgs = nil
 	if f.Sector {
-		for _, o := range ix.doc.Organisations {
-			f.Orgs = append(f.Orgs, option{o.ID, o.Name})
-		}
+		f.Orgs = ix.orgOptions()
 	}
 	p.Form = f
 	d.render(w, r, code, "directory", p)

@@ -50,6 +50,16 @@ func (ix *index) serviceName(id string) string {
 	return id
 }
 
+// orgOptions lists every organisation as a form choice, in the
+// whitelist's order (the pages that let a sector admin pick one).
+func (ix *index) orgOptions() []option {
+	out := make([]option, 0, len(ix.doc.Organisations))
+	for _, o := range ix.doc.Organisations {
+		out = append(out, option{o.ID, o.Name})
+	}
+	return out
+}
+
 func (ix *index) orgName(id string) string {
 	if o := ix.orgs[id]; o != nil {
 		return o.Name

@@ -166,10 +166,7 @@ func (d *Dashboard) showTokens(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	f.Orgs = nil
 	if s.user.Role == RoleSectorAdmin {
-		f.Orgs = append(f.Orgs, option{"", p.t("people.no_org")})
-		for _, o := range ix.doc.Organisations {
-			f.Orgs = append(f.Orgs, option{o.ID, o.Name})
-		}
+		f.Orgs = append([]option{{"", p.t("people.no_org")}}, ix.orgOptions()...)
 	}
 	p.Form = f
 	d.render(w, r, code, "tokens", p)
