@@ -175,7 +175,9 @@ func TestManyClientsAndAStalledOne(t *testing.T) {
 }
 
 func TestReadLimitAndDeadPeer(t *testing.T) {
-	h := New(Options{PingInterval: 50 * time.Millisecond, PongWait: 200 * time.Millisecond, ReadLimit: 64})
+	// A pong wait of a second, not a few milliseconds: under -race on two
+	// loaded cores a live client's answer can take a few hundred.
+	h := New(Options{PingInterval: 100 * time.Millisecond, PongWait: time.Second, ReadLimit: 64})
 	url := serve(t, h)
 
 	// A client that sends more than the read limit is disconnected.
@@ -208,7 +210,7 @@ func TestReadLimitAndDeadPeer(t *testing.T) {
 			select {
 			case <-stopPing:
 				return
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(100 * time.Millisecond):
 				pinger.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
 			}
 		}
@@ -216,7 +218,7 @@ func TestReadLimitAndDeadPeer(t *testing.T) {
 	_ = dial(t, url, nil) // never reads, never pings
 	waitFor(t, "three clients", func() bool { return h.Clients() == 3 })
 	waitFor(t, "the silent client to be given up", func() bool { return h.Clients() == 2 })
-	time.Sleep(400 * time.Millisecond) // two pong waits
+	time.Sleep(2 * time.Second) // two pong waits
 	if h.Clients() != 2 {
 		t.Fatalf("%d clients: the ones answering or sending pings must stay", h.Clients())
 	}
