@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,44 +115,95 @@ const (
 	needsTable  = "report_needs"
 )
 
-// scan sums n grouped by the given fixed columns in one pass over a table,
-// then rolls the result up per column in Go: one scan serves every
-// breakdown of a page. Each returned list is largest first (ties by key),
-// except "day", which is in day order.
-func scan(ctx context.Context, q store.Querier, table string, cols []string, where string, args []any) (map[string][]raw, int64, error) {
-	list := strings.Join(cols, ", ")
-	rows, err := q.QueryContext(ctx, "SELECT "+list+", SUM(n) FROM "+table+" WHERE "+where+" GROUP BY "+list, args...)
+// source is where the pages' sums are read from. Pages read the rollups;
+// rawRows reads the same sums from the counters alone, row by row, so the
+// tests can check that every page read through the rollups is exactly the
+// page the counters give, suppression included.
+type source struct {
+	pairs string // holds day, org, service, n
+	needs string // holds day, org, need, n
+	spans bool   // window sums from the span rollup (spans.go)
+}
+
+var (
+	rollups = source{pairs: pairsTable, needs: needsTable, spans: true}
+	rawRows = source{pairs: countsTable, needs: countsTable}
+)
+
+// arm is one GROUP BY of a scan: the rows of from (a table, or a
+// parenthesised query with its own arguments) grouped by cols together.
+type arm struct {
+	from     string
+	fromArgs []any
+	cols     []string
+}
+
+// scan sums n over the rows matching where (the same filter for every arm)
+// per value of each column of each arm: one statement, the arms' GROUP BYs
+// joined by UNION ALL, each arm's combinations summed per column here. So
+// the database hands over a row per combination of an arm's few columns (a
+// few dozen), never one per combination of every column shown (thousands,
+// at 10 million reports: passing rows through database/sql is what costs),
+// and each arm reads the narrowest rollup that holds its columns. Each
+// returned list is largest first (ties by key), except "day", which is in
+// day order; total is the sum of the first arm's rows.
+func scan(ctx context.Context, q store.Querier, arms []arm, where string, args []any) (map[string][]raw, int64, error) {
+	width := 0
+	var names []string
+	for _, a := range arms {
+		width = max(width, len(a.cols))
+		names = append(names, a.cols...)
+	}
+	list := strings.Join(names, ", ")
+	parts := make([]string, len(arms))
+	var all []any
+	for i, a := range arms {
+		sel := append([]string{strconv.Itoa(i)}, a.cols...)
+		for range width - len(a.cols) {
+			sel = append(sel, "''")
+		}
+		parts[i] = "SELECT " + strings.Join(sel, ", ") + ", SUM(n) FROM " + a.from + " WHERE " + where + " GROUP BY " + strings.Join(a.cols, ", ")
+		all = append(append(all, a.fromArgs...), args...)
+	}
+	rows, err := q.QueryContext(ctx, strings.Join(parts, " UNION ALL "), all...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", list, err)
 	}
 	defer rows.Close()
-	sums := make([]map[string]int64, len(cols))
-	for i := range sums {
-		sums[i] = map[string]int64{}
+	sums := map[string]map[string]int64{}
+	for _, c := range names {
+		sums[c] = map[string]int64{}
 	}
-	keys := make([]string, len(cols))
-	dest := make([]any, len(cols)+1)
-	for i := range keys {
-		dest[i] = &keys[i]
-	}
+	keys := make([]string, width)
+	dest := make([]any, width+2)
+	var idx int
 	var n, total int64
-	dest[len(cols)] = &n
+	dest[0] = &idx
+	for i := range keys {
+		dest[i+1] = &keys[i]
+	}
+	dest[width+1] = &n
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", list, err)
 		}
-		for i := range cols {
-			sums[i][keys[i]] += n
+		if idx < 0 || idx >= len(arms) {
+			return nil, 0, fmt.Errorf("aggregates: sum by %s: arm %d", list, idx)
 		}
-		total += n
+		for i, c := range arms[idx].cols {
+			sums[c][keys[i]] += n
+		}
+		if idx == 0 {
+			total += n
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("aggregates: sum by %s: %w", list, err)
 	}
-	out := make(map[string][]raw, len(cols))
-	for i, col := range cols {
-		rs := make([]raw, 0, len(sums[i]))
-		for k, v := range sums[i] {
+	out := make(map[string][]raw, len(sums))
+	for col, m := range sums {
+		rs := make([]raw, 0, len(m))
+		for k, v := range m {
 			rs = append(rs, raw{k, v})
 		}
 		sort.Slice(rs, func(a, b int) bool {
@@ -163,6 +215,22 @@ func scan(ctx context.Context, q store.Querier, table string, cols []string, whe
 		out[col] = rs
 	}
 	return out, total, nil
+}
+
+// serviceSums is each service's count over w, largest first: from the span
+// rollup across every organisation, from the day rollup for one.
+func (s source) serviceSums(ctx context.Context, q store.Querier, w Window, org string) ([]raw, error) {
+	if org != "" {
+		where, args := filter(w, org, "")
+		by, _, err := scan(ctx, q, []arm{{from: s.pairs, cols: []string{"service"}}}, where, args)
+		return by["service"], err
+	}
+	src, args, err := s.pairRows(w)
+	if err != nil {
+		return nil, err
+	}
+	by, _, err := scan(ctx, q, []arm{{from: "(" + src + ") AS r", fromArgs: args, cols: []string{"service"}}}, "1 = 1", nil)
+	return by["service"], err
 }
 
 // items suppresses a breakdown against its total, keeping at most limit rows
@@ -224,16 +292,22 @@ func days(ds []string, cs []Count) []Day {
 // "blocks this week" as the last seven days of it. org "" means every
 // organisation.
 func GetOverview(ctx context.Context, q store.Querier, p Privacy, w Window, org string) (*Overview, error) {
+	return rollups.overview(ctx, q, p, w, org)
+}
+
+func (s source) overview(ctx context.Context, q store.Querier, p Privacy, w Window, org string) (*Overview, error) {
+	// Every counter has one need, so the need rollup gives the days and
+	// the total too.
 	where, args := filter(w, org, "")
-	by, total, err := scan(ctx, q, pairsTable, []string{"day", "service"}, where, args)
+	by, total, err := scan(ctx, q, []arm{{from: s.needs, cols: []string{"day", "need"}}}, where, args)
 	if err != nil {
 		return nil, err
 	}
-	byNeed, _, err := scan(ctx, q, needsTable, []string{"need"}, where, args)
+	services, err := s.serviceSums(ctx, q, w, org)
 	if err != nil {
 		return nil, err
 	}
-	services, needs := by["service"], byNeed["need"]
+	needs := by["need"]
 	ds, vals := series(w, by["day"])
 	week := Window{From: w.From, To: w.To}
 	if len(ds) > 7 {
@@ -260,7 +334,7 @@ func GetOverview(ctx context.Context, q store.Querier, p Privacy, w Window, org 
 // GetService is the detail of one service across every organisation (or
 // one, when org is set).
 func GetService(ctx context.Context, q store.Querier, p Privacy, w Window, service, org string) (*Detail, error) {
-	return detail(ctx, q, p, w, org, service)
+	return rollups.detail(ctx, q, p, w, org, service)
 }
 
 // GetOrg is the detail of one organisation: its services ranked by reports.
@@ -269,11 +343,15 @@ func GetService(ctx context.Context, q store.Querier, p Privacy, w Window, servi
 // this page agree; when the organisation's total is hidden there, every
 // figure of the page is.
 func GetOrg(ctx context.Context, q store.Querier, p Privacy, w Window, org string) (*Detail, error) {
-	d, err := detail(ctx, q, p, w, org, "")
+	return rollups.org(ctx, q, p, w, org)
+}
+
+func (s source) org(ctx context.Context, q store.Querier, p Privacy, w Window, org string) (*Detail, error) {
+	d, err := s.detail(ctx, q, p, w, org, "")
 	if err != nil {
 		return nil, err
 	}
-	t, err := GetOrgServiceTable(ctx, q, p, w)
+	t, err := s.orgServiceTable(ctx, q, p, w)
 	if err != nil {
 		return nil, err
 	}
@@ -287,13 +365,23 @@ func GetOrg(ctx context.Context, q store.Querier, p Privacy, w Window, org strin
 	return d, nil
 }
 
-func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, service string) (*Detail, error) {
+func (s source) detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, service string) (*Detail, error) {
 	where, args := filter(w, org, service)
-	cols := []string{"day", "method", "vendor", "need"}
-	if service == "" {
-		cols = append(cols, "service")
+	// Days from the day rollup where an index leads to the organisation's
+	// rows; services and needs from the rollups when no service is named
+	// (they have no service column); methods and vendors, which no rollup
+	// holds, from the counters in one arm.
+	var arms []arm
+	switch {
+	case service == "":
+		arms = []arm{{from: s.pairs, cols: []string{"day"}}, {from: s.pairs, cols: []string{"service"}},
+			{from: s.needs, cols: []string{"need"}}, {from: countsTable, cols: []string{"method", "vendor"}}}
+	case org != "":
+		arms = []arm{{from: s.pairs, cols: []string{"day"}}, {from: countsTable, cols: []string{"method", "vendor", "need"}}}
+	default:
+		arms = []arm{{from: countsTable, cols: []string{"day"}}, {from: countsTable, cols: []string{"method", "vendor", "need"}}}
 	}
-	by, total, err := scan(ctx, q, countsTable, cols, where, args)
+	by, total, err := scan(ctx, q, arms, where, args)
 	if err != nil {
 		return nil, err
 	}
@@ -314,10 +402,10 @@ func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, serv
 		// suppression), it is hidden here, and so is every part of it.
 		var hidden bool
 		if org == "" {
-			hidden, err = hiddenInList(ctx, q, p, w, service)
+			hidden, err = s.hiddenInList(ctx, q, p, w, service)
 		} else {
 			var t *OrgServiceTable
-			if t, err = GetOrgServiceTable(ctx, q, p, w); err == nil {
+			if t, err = s.orgServiceTable(ctx, q, p, w); err == nil {
 				hidden = t.Cell(org, service).Suppressed || t.OrgTotals[org].Suppressed
 			}
 		}
@@ -333,13 +421,16 @@ func detail(ctx context.Context, q store.Querier, p Privacy, w Window, org, serv
 
 // hiddenInList says whether service's count is hidden in the overview's
 // list of services over w.
-func hiddenInList(ctx context.Context, q store.Querier, p Privacy, w Window, service string) (bool, error) {
-	where, args := filter(w, "", "")
-	by, total, err := scan(ctx, q, pairsTable, []string{"service"}, where, args)
+func (s source) hiddenInList(ctx context.Context, q store.Querier, p Privacy, w Window, service string) (bool, error) {
+	services, err := s.serviceSums(ctx, q, w, "")
 	if err != nil {
 		return false, err
 	}
-	for _, it := range p.items(by["service"], total, 0) {
+	var total int64
+	for _, r := range services {
+		total += r.n
+	}
+	for _, it := range p.items(services, total, 0) {
 		if it.Key == service {
 			return it.Count.Suppressed, nil
 		}
@@ -391,14 +482,18 @@ const DefaultDays = 30
 // GetReport builds a Report for the last DefaultDays days ending at now.
 // With org set, the overview is that organisation's and Org is its detail.
 func GetReport(ctx context.Context, q store.Querier, p Privacy, now time.Time, org string) (*Report, error) {
+	return rollups.report(ctx, q, p, now, org)
+}
+
+func (s source) report(ctx context.Context, q store.Querier, p Privacy, now time.Time, org string) (*Report, error) {
 	w := LastDays(now, DefaultDays)
 	r := &Report{K: int(p.k()), Rounded: p.Round, GeneratedAt: now.UTC().Truncate(time.Second)}
 	var err error
-	if r.Overview, err = GetOverview(ctx, q, p, w, org); err != nil {
+	if r.Overview, err = s.overview(ctx, q, p, w, org); err != nil {
 		return nil, err
 	}
 	if org != "" {
-		if r.Org, err = GetOrg(ctx, q, p, w, org); err != nil {
+		if r.Org, err = s.org(ctx, q, p, w, org); err != nil {
 			return nil, err
 		}
 		// The organisation's overview is its row of the org × service

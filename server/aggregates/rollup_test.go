@@ -3,8 +3,10 @@ package aggregates_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/detour-project/detour/server/aggregates"
 	"github.com/detour-project/detour/server/store"
@@ -47,11 +49,62 @@ func rollupsMatch(t *testing.T, db *store.DB) {
 			t.Errorf("%s rollup differs from the counters:\n got %v\nwant %v", c.name, got, want)
 		}
 	}
+	spansMatch(t, db)
+}
+
+// spansMatch checks the span rollup against runs summed here, in Go, from
+// the fine counters: each counter of day d counts in the run of each width
+// w that starts w-aligned days after 1970-01-01 at or before d.
+func spansMatch(t *testing.T, db *store.DB) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := db.QueryContext(ctx, `SELECT day, org, service, n FROM report_counts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	epoch := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	for rows.Next() {
+		var day, org, svc string
+		var n int64
+		if err := rows.Scan(&day, &org, &svc, &n); err != nil {
+			t.Fatal(err)
+		}
+		d, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dn := int(d.Sub(epoch).Hours() / 24)
+		for _, w := range aggregates.SpanWidths {
+			start := epoch.AddDate(0, 0, dn-dn%w).Format(time.DateOnly)
+			want[fmt.Sprintf("%d %s %s %s", w, start, org, svc)] += n
+		}
+	}
+	rows.Close()
+	got := map[string]int64{}
+	rows, err = db.QueryContext(ctx, `SELECT width, start, org, service, n FROM report_pair_spans`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var w int
+		var start, org, svc string
+		var n int64
+		if err := rows.Scan(&w, &start, &org, &svc, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[fmt.Sprintf("%d %s %s %s", w, start, org, svc)] = n
+	}
+	if len(want) == 0 || !maps.Equal(got, want) {
+		t.Errorf("span rollup differs from the counters:\n got %v\nwant %v", got, want)
+	}
 }
 
 // The rollups the cross-organisation pages read always agree with the fine
 // counters: kept by Increment in the same statement sequence, built by the
-// migration from counters written before it, and rebuilt on demand.
+// migrations from counters (and day rollups) written before them, and
+// rebuilt on demand.
 func TestRollupsAgreeWithCounters(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -63,7 +116,7 @@ func TestRollupsAgreeWithCounters(t *testing.T) {
 		pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
 		put := func(n int) {
 			for range n {
-				k := key(pick("2026-11-20", "2026-11-21", "2026-11-22"), pick("north", "south", "east"),
+				k := key(pick("2026-10-10", "2026-11-10", "2026-11-11", "2026-11-20", "2026-11-21", "2026-11-22"), pick("north", "south", "east"),
 					pick("zoom", "docs", "miro"), pick("dns-nxdomain", "tcp-reset"), pick("", "zscaler"), pick("meeting", "other"))
 				if _, err := db.ExecContext(ctx, `INSERT INTO report_counts (day, org, service, method, vendor, need, n) VALUES (?, ?, ?, ?, ?, ?, ?)
 					ON CONFLICT (day, org, service, method, vendor, need) DO UPDATE SET n = report_counts.n + excluded.n`,
@@ -73,13 +126,17 @@ func TestRollupsAgreeWithCounters(t *testing.T) {
 			}
 		}
 		put(200)
+		// A database at step 4 (day rollups, no span rollup), brought up.
+		if err := db.Migrate(ctx, "aggregates", aggregates.Migrations[:4]); err != nil {
+			t.Fatal(err)
+		}
 		if err := db.Migrate(ctx, "aggregates", aggregates.Migrations); err != nil {
 			t.Fatal(err)
 		}
 		rollupsMatch(t, db)
 		// Counted from now on through Increment.
 		for range 300 {
-			k := key(pick("2026-11-21", "2026-11-22", "2026-11-23"), pick("north", "west"),
+			k := key(pick("2026-11-09", "2026-11-11", "2026-11-21", "2026-11-22", "2026-11-23"), pick("north", "west"),
 				pick("zoom", "slack"), pick("tls-reset", "tcp-reset"), pick("", "fortinet"), pick("meeting", "guidance"))
 			if err := aggregates.Increment(ctx, db, k, int64(1+rng.IntN(3))); err != nil {
 				t.Fatal(err)
