@@ -170,40 +170,35 @@ func (s *Service) Accept(ctx context.Context, r Report, token []byte) (Outcome, 
 	idSum := sha256.Sum256(append(canon, tok.Nonce[:]...))
 	id := hex.EncodeToString(idSum[:])
 	var out Outcome
-	err = s.group.do(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err = s.group.do(ctx, func(ctx context.Context, tx *store.Tx) (*aggregates.Key, error) {
 		res, err := tx.ExecContext(ctx, `INSERT INTO spent_tokens (nonce, report_hash) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, nonce, reportHash)
 		if err != nil {
-			return fmt.Errorf("reports: spend token: %w", err)
+			return nil, fmt.Errorf("reports: spend token: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("reports: spend token: %w", err)
+			return nil, fmt.Errorf("reports: spend token: %w", err)
 		} else if n == 0 {
 			var prev string
 			err := tx.QueryRowContext(ctx, `SELECT report_hash FROM spent_tokens WHERE nonce = ?`, nonce).Scan(&prev)
 			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("reports: spent token vanished")
+				return nil, fmt.Errorf("reports: spent token vanished")
 			}
 			if err != nil {
-				return fmt.Errorf("reports: spent token: %w", err)
+				return nil, fmt.Errorf("reports: spent token: %w", err)
 			}
 			if prev != reportHash {
-				return refuse(409, "token: already spent on a different report")
+				return nil, refuse(409, "token: already spent on a different report")
 			}
 			out = Duplicate
-			return nil
+			return nil, nil
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO reports (id, service, host, org, method, vendor, need, hour, client_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			id, r.Service, r.Host, r.Org, r.Method, r.Vendor, r.Need, r.Hour, r.ClientVersion)
 		if err != nil {
-			return fmt.Errorf("reports: store report: %w", err)
-		}
-		if err := aggregates.Increment(ctx, tx, aggregates.Key{
-			Day: r.Hour[:10], Org: r.Org, Service: r.Service, Method: r.Method, Vendor: r.Vendor, Need: r.Need,
-		}, 1); err != nil {
-			return err
+			return nil, fmt.Errorf("reports: store report: %w", err)
 		}
 		out = Accepted
-		return nil
+		return &aggregates.Key{Day: r.Hour[:10], Org: r.Org, Service: r.Service, Method: r.Method, Vendor: r.Vendor, Need: r.Need}, nil
 	})
 	if err != nil {
 		return 0, "", err

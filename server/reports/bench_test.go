@@ -3,10 +3,7 @@ package reports_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -17,20 +14,10 @@ import (
 	"time"
 
 	"github.com/detour-project/detour/server/reports/reportstest"
-	"github.com/detour-project/detour/shared/privacypass"
 )
 
 // benchBatch is the number of reports one benchmark op sends.
 const benchBatch = 500
-
-// BenchmarkReportAccept (the framework calls it again with a larger b.N).
-var benchEnv struct {
-	once   sync.Once
-	h      *reportstest.Hub
-	cred   string
-	key    *privacypass.PublicKey
-	issuer string
-}
 
 // BenchmarkReportAccept measures accepted reports per second through the
 // hub's real HTTP handler (strict decoding, token verification, one SQLite
@@ -58,7 +45,10 @@ func BenchmarkReportAccept(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cred, key, issuer := benchEnrol(b, h.URL, code)
+	dev, err := reportstest.Enrol(http.DefaultClient, h.URL, code)
+	if err != nil {
+		b.Fatal(err)
+	}
 	const workers = 8
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
 	before := count(b, h, "org-a", "google-docs")
@@ -67,7 +57,7 @@ func BenchmarkReportAccept(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		bodies := mintBodies(b, h.URL, cred, key, issuer, benchBatch)
+		bodies := mintBodies(b, h.URL, dev, benchBatch)
 		b.StartTimer()
 		l, d := post(b, client, workers, h.URL+"/api/v1/reports", bodies)
 		b.StopTimer()
@@ -131,8 +121,8 @@ func post(b *testing.B, client *http.Client, workers int, url string, bodies [][
 }
 
 // mintBodies makes n report bodies, each with a fresh token, minting in
-// batches of 32 on every core.
-func mintBodies(b *testing.B, base, cred string, pk *privacypass.PublicKey, issuer string, n int) [][]byte {
+// batches of reportstest.MaxBatch on every core.
+func mintBodies(b *testing.B, base string, dev *reportstest.Device, n int) [][]byte {
 	bodies := make([][]byte, n)
 	r := report("org-a")
 	var wg sync.WaitGroup
@@ -142,11 +132,11 @@ func mintBodies(b *testing.B, base, cred string, pk *privacypass.PublicKey, issu
 		go func() {
 			defer wg.Done()
 			for {
-				lo := int(next.Add(32) - 32)
+				lo := int(next.Add(reportstest.MaxBatch) - reportstest.MaxBatch)
 				if lo >= n {
 					return
 				}
-				toks, err := benchTokens(base, cred, pk, issuer, min(32, n-lo))
+				toks, err := dev.Tokens(http.DefaultClient, base, min(reportstest.MaxBatch, n-lo))
 				if err != nil {
 					b.Error(err)
 					return
@@ -162,69 +152,4 @@ func mintBodies(b *testing.B, base, cred string, pk *privacypass.PublicKey, issu
 		b.FailNow()
 	}
 	return bodies
-}
-
-func benchEnrol(b *testing.B, base, code string) (string, *privacypass.PublicKey, string) {
-	body, _ := json.Marshal(map[string]string{"code": code})
-	resp, err := http.Post(base+"/api/v1/enrol", "application/json", bytes.NewReader(body))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var e struct {
-		DeviceCredential string `json:"device_credential"`
-		IssuerName       string `json:"issuer_name"`
-		IssuerKeys       []struct {
-			PublicKey string `json:"public_key"`
-		} `json:"issuer_keys"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || len(e.IssuerKeys) == 0 {
-		b.Fatalf("enrol: %v", err)
-	}
-	der, _ := base64.RawURLEncoding.DecodeString(e.IssuerKeys[0].PublicKey)
-	pk, err := privacypass.ParsePublicKey(der)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return e.DeviceCredential, pk, e.IssuerName
-}
-
-func benchTokens(base, cred string, pk *privacypass.PublicKey, issuer string, n int) ([]string, error) {
-	c, err := privacypass.NewClient(pk)
-	if err != nil {
-		return nil, err
-	}
-	reqs := make([]string, n)
-	pend := make([]*privacypass.Pending, n)
-	for i := range n {
-		raw, p, err := c.Request(rand.Reader, privacypass.ReportChallenge(issuer))
-		if err != nil {
-			return nil, err
-		}
-		reqs[i], pend[i] = base64.StdEncoding.EncodeToString(raw), p
-	}
-	body, _ := json.Marshal(map[string]any{"token_requests": reqs})
-	req, _ := http.NewRequest("POST", base+"/api/v1/tokens", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+cred)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		TokenResponses []string `json:"token_responses"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.TokenResponses) != n {
-		return nil, fmt.Errorf("tokens: status %d: %v", resp.StatusCode, err)
-	}
-	toks := make([]string, n)
-	for i, s := range out.TokenResponses {
-		sig, _ := base64.StdEncoding.DecodeString(s)
-		tok, err := c.Finalize(pend[i], sig)
-		if err != nil {
-			return nil, err
-		}
-		toks[i] = base64.StdEncoding.EncodeToString(tok.Marshal())
-	}
-	return toks, nil
 }
