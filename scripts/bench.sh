@@ -6,7 +6,11 @@
 #   whitelist push to 10,000 WebSocket clients (server/push)
 #   fingerprint matching on a 256 KiB page (helper/fingerprint)
 #   report intake with token verification (server/reports)
-#   3 hubs on PostgreSQL: SIGKILL one, its WebSocket helpers reconnect, a change reaches all (test/hubcluster)
+#   the cluster load test (test/hubcluster): hubs on one PostgreSQL, WebSocket helpers in
+#   fleet processes, reports at 1,000/s for 60 s with real tokens, one hub SIGKILLed, a
+#   policy change to every helper; 3 hubs at the largest size the descriptor limit allows,
+#   and as many hubs as 100,000 helpers need (about 9 minutes here, most of it minting
+#   the 120,000 tokens)
 #   dashboard queries at 1M and 10M reports, SQLite and PostgreSQL (server/aggregates)
 #   navigation to prompt in Chromium (test/browser/bench-prompt.mjs)
 set -uo pipefail

@@ -22,6 +22,9 @@ import (
 var bin string // the detour-server built for these tests
 
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv(fleetEnv); cfg != "" {
+		os.Exit(runFleet(cfg))
+	}
 	dir, err := os.MkdirTemp("", "detour-hubcluster-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
