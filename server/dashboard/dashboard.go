@@ -30,6 +30,7 @@ import (
 
 	"github.com/detour-project/detour/server/aggregates"
 	"github.com/detour-project/detour/server/catalog"
+	"github.com/detour-project/detour/server/masterkey"
 	"github.com/detour-project/detour/server/store"
 	"github.com/detour-project/detour/server/text"
 	"github.com/detour-project/detour/shared/whitelist"
@@ -78,6 +79,10 @@ type Options struct {
 	// RequireTOTP makes sector admins with a local account set up a second
 	// factor before anything else (serve --require-totp).
 	RequireTOTP bool
+	// SecretKeys seal second-factor secrets at rest: the first seals, any
+	// opens (the hub's master key, then a single hub's seal-file key). With
+	// none, secrets are stored plain; only tests do that.
+	SecretKeys []*masterkey.Key
 }
 
 // Dashboard serves the IT dashboard.
@@ -131,6 +136,9 @@ func New(ctx context.Context, opt Options) (*Dashboard, error) {
 	}
 	d := &Dashboard{opt: opt, tmpl: tmpl, throttle: newThrottle(), guard: guard, assets: sub, sso: &sso{cfg: opt.SSO, now: opt.SSONow}}
 	d.OnInvitationAccepted(KindOwner, d.ownerAccepted)
+	if err := d.resealSecrets(ctx); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 

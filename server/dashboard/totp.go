@@ -118,6 +118,9 @@ func (d *Dashboard) secondFactorOK(ctx context.Context, email, code string) (boo
 	if secret == "" {
 		return false, nil
 	}
+	if secret, err = d.openSecret(email, secret); err != nil {
+		return false, err
+	}
 	if step := totpCheck(secret, code, time.Now(), last); step != 0 {
 		// Only a later step may be used next: the update fails if another
 		// request used this one first.
@@ -285,9 +288,14 @@ func (d *Dashboard) enableTOTP(w http.ResponseWriter, r *http.Request, s *sessio
 		d.showTOTP(w, r, s, http.StatusBadRequest, "totp.wrong", f)
 		return
 	}
+	sealed, err := d.sealSecret(s.user.Email, secret)
+	if err != nil {
+		d.fail(w, r, s, err)
+		return
+	}
 	var codes []string
-	err := d.opt.DB.InTx(r.Context(), func(tx *store.Tx) error {
-		res, err := tx.ExecContext(r.Context(), `UPDATE dash_users SET totp_secret = ?, totp_step = ? WHERE email = ? AND totp_secret = '' AND pw_hash <> ''`, secret, step, s.user.Email)
+	err = d.opt.DB.InTx(r.Context(), func(tx *store.Tx) error {
+		res, err := tx.ExecContext(r.Context(), `UPDATE dash_users SET totp_secret = ?, totp_step = ? WHERE email = ? AND totp_secret = '' AND pw_hash <> ''`, sealed, step, s.user.Email)
 		if err != nil {
 			return err
 		}

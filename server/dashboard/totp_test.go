@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/detour-project/detour/server/masterkey"
+	"github.com/detour-project/detour/server/store"
 	"github.com/detour-project/detour/server/store/storetest"
 )
 
@@ -88,7 +91,8 @@ func codeNow(t *testing.T, secret string, d time.Duration) string {
 // a hub that requires it for sector admins sends one without it to set it
 // up first and does not let it be turned off.
 func TestTOTPSignIn(t *testing.T) {
-	e := newEnv(t, storetest.SQLite(t), func(o *Options) { o.RequireTOTP = true })
+	key := testSecretKey(t)
+	e := newEnv(t, storetest.SQLite(t), func(o *Options) { o.RequireTOTP = true; o.SecretKeys = []*masterkey.Key{key} })
 	admin := e.signIn("north-admin@example.org")
 	page := admin.get("/account/totp")
 	m := secretRE.FindStringSubmatch(page.body)
@@ -103,6 +107,9 @@ func TestTOTPSignIn(t *testing.T) {
 	rec := recoveryRE.FindAllStringSubmatch(r.body, -1)
 	if r.code != 200 || len(rec) != recoveryCount {
 		t.Fatalf("turn on: %d, %d recovery codes", r.code, len(rec))
+	}
+	if stored := storedSecret(t, e.db, "north-admin@example.org"); !masterkey.IsSealed(stored) || strings.Contains(stored, secret) {
+		t.Fatalf("the secret is stored as %q, not sealed", stored)
 	}
 	if again := admin.get("/account/totp"); strings.Contains(again.body, rec[0][1]) || !strings.Contains(again.body, `id="totp-state"`) {
 		t.Fatal("recovery codes shown again")
@@ -187,4 +194,81 @@ func (e *env) signIn2(email string) *browser {
 		e.pw[email] = nw
 	}
 	return b
+}
+
+func testSecretKey(t *testing.T) *masterkey.Key {
+	t.Helper()
+	k, err := masterkey.New(masterkey.Generate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func storedSecret(t *testing.T, db *store.DB, email string) string {
+	t.Helper()
+	var s string
+	if err := db.QueryRowContext(context.Background(), `SELECT totp_secret FROM dash_users WHERE email = ?`, email).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestTOTPSecretsSealedAtRest: a dashboard starting on a database whose
+// secrets are plain (a hub before sealing) or sealed with its old key (a
+// single hub's seal file, before the master key) reseals them all with its
+// first key, and every account's codes still work; a sealed value copied to
+// another account's row does not open there; a dashboard with none of the
+// keys says why instead of accepting any code.
+func TestTOTPSecretsSealedAtRest(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	oldKey, newKey := testSecretKey(t), testSecretKey(t)
+	e := newEnv(t, db, nil) // no keys: stored plain, as before sealing
+	plain, old := newTOTPSecret(), newTOTPSecret()
+	oldSealed, err := oldKey.Seal(totpPurpose, "north-viewer@example.org", []byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for email, v := range map[string]string{"north-admin@example.org": plain, "north-viewer@example.org": oldSealed} {
+		if _, err := db.ExecContext(ctx, `UPDATE dash_users SET totp_secret = ? WHERE email = ?`, v, email); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	opt := e.d.opt
+	opt.SecretKeys = []*masterkey.Key{newKey, oldKey}
+	d, err := New(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for email, secret := range map[string]string{"north-admin@example.org": plain, "north-viewer@example.org": old} {
+		stored := storedSecret(t, db, email)
+		if got, err := newKey.Unseal(totpPurpose, email, stored); err != nil || string(got) != secret {
+			t.Fatalf("%s: stored %q is not the secret sealed with the new key: %v", email, stored, err)
+		}
+		if ok, err := d.secondFactorOK(ctx, email, codeNow(t, secret, 0)); err != nil || !ok {
+			t.Fatalf("%s: a current code after resealing: %v %v", email, ok, err)
+		}
+	}
+
+	// The admin's sealed value copied onto the viewer's row does not open.
+	if _, err := db.ExecContext(ctx, `UPDATE dash_users SET totp_secret = ?, totp_step = 0 WHERE email = ?`,
+		storedSecret(t, db, "north-admin@example.org"), "north-viewer@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := d.secondFactorOK(ctx, "north-viewer@example.org", codeNow(t, plain, totpStep)); ok || err == nil {
+		t.Fatalf("a secret moved to another account's row was used: %v %v", ok, err)
+	}
+
+	// A dashboard given only an unrelated key refuses with the reason.
+	opt.SecretKeys = []*masterkey.Key{testSecretKey(t)}
+	other, err := New(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := other.secondFactorOK(ctx, "north-admin@example.org", codeNow(t, plain, 2*totpStep))
+	if ok || err == nil || !strings.Contains(err.Error(), "master key") {
+		t.Fatalf("wrong key: %v %v", ok, err)
+	}
 }
