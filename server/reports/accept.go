@@ -3,7 +3,6 @@ package reports
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/detour-project/detour/server/aggregates"
 	"github.com/detour-project/detour/server/store"
 	"github.com/detour-project/detour/shared/method"
 	"github.com/detour-project/detour/shared/privacypass"
@@ -141,69 +139,49 @@ func (s *Service) check(r Report) error {
 // same report with the same token again is a no-op (Duplicate); the token
 // with a different report is refused with 409.
 func (s *Service) Accept(ctx context.Context, r Report, token []byte) (Outcome, string, error) {
-	if err := s.check(r); err != nil {
+	s.group.expect()
+	j, err := s.admit(ctx, r, token)
+	if err != nil {
+		s.group.gone()
 		return 0, "", err
+	}
+	out, err := s.group.do(ctx, j)
+	if err != nil {
+		return 0, "", err
+	}
+	return out, j.id, nil
+}
+
+// admit checks a report and verifies its token, and returns the job that
+// stores it.
+func (s *Service) admit(ctx context.Context, r Report, token []byte) (*commitJob, error) {
+	if err := s.check(r); err != nil {
+		return nil, err
 	}
 	tok, err := privacypass.UnmarshalToken(token)
 	if err != nil {
-		return 0, "", refuse(401, "token: malformed")
+		return nil, refuse(401, "token: malformed")
 	}
 	key, err := s.verifyingKey(ctx, r.Org, tok.TokenKeyID)
 	if err != nil {
-		return 0, "", err
+		return nil, err
 	}
 	if key == nil {
-		return 0, "", refuse(401, "token: not issued by this organisation's key")
+		return nil, refuse(401, "token: not issued by this organisation's key")
 	}
 	if err := privacypass.Verify(key.pub, tok, s.Challenge()); err != nil {
 		switch {
 		case errors.Is(err, privacypass.ErrWrongContext):
-			return 0, "", refuse(401, "token: issued for another hub or purpose")
+			return nil, refuse(401, "token: issued for another hub or purpose")
 		default:
-			return 0, "", refuse(401, "token: signature does not verify")
+			return nil, refuse(401, "token: signature does not verify")
 		}
 	}
 	canon := canonical(r)
 	rh := sha256.Sum256(canon)
-	reportHash := hex.EncodeToString(rh[:])
-	nonce := hex.EncodeToString(tok.Nonce[:])
 	idSum := sha256.Sum256(append(canon, tok.Nonce[:]...))
-	id := hex.EncodeToString(idSum[:])
-	var out Outcome
-	err = s.group.do(ctx, func(ctx context.Context, tx *store.Tx) (*aggregates.Key, error) {
-		res, err := tx.ExecContext(ctx, `INSERT INTO spent_tokens (nonce, report_hash) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING`, nonce, reportHash)
-		if err != nil {
-			return nil, fmt.Errorf("reports: spend token: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("reports: spend token: %w", err)
-		} else if n == 0 {
-			var prev string
-			err := tx.QueryRowContext(ctx, `SELECT report_hash FROM spent_tokens WHERE nonce = ?`, nonce).Scan(&prev)
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("reports: spent token vanished")
-			}
-			if err != nil {
-				return nil, fmt.Errorf("reports: spent token: %w", err)
-			}
-			if prev != reportHash {
-				return nil, refuse(409, "token: already spent on a different report")
-			}
-			out = Duplicate
-			return nil, nil
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO reports (id, service, host, org, method, vendor, need, hour, client_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, r.Service, r.Host, r.Org, r.Method, r.Vendor, r.Need, r.Hour, r.ClientVersion)
-		if err != nil {
-			return nil, fmt.Errorf("reports: store report: %w", err)
-		}
-		out = Accepted
-		return &aggregates.Key{Day: r.Hour[:10], Org: r.Org, Service: r.Service, Method: r.Method, Vendor: r.Vendor, Need: r.Need}, nil
-	})
-	if err != nil {
-		return 0, "", err
-	}
-	return out, id, nil
+	return &commitJob{r: r, id: hex.EncodeToString(idSum[:]), nonce: hex.EncodeToString(tok.Nonce[:]),
+		reportHash: hex.EncodeToString(rh[:]), expected: true}, nil
 }
 
 // SignRequests blind-signs a batch of encoded token requests for the device

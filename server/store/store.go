@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,6 +42,8 @@ type DB struct {
 	OnError func(error)
 
 	errs atomic.Int64 // see Errors
+
+	stmts sync.Map // query text -> *sql.Stmt, for Tx.Prepared
 }
 
 // Errors counts the database's failures seen by this handle (a statement,
@@ -113,7 +116,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.sql.Close() }
+func (d *DB) Close() error {
+	d.closeStmts()
+	return d.sql.Close()
+}
 
 // SQL is the underlying handle, for what the wrappers below do not cover.
 func (d *DB) SQL() *sql.DB { return d.sql }
