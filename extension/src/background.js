@@ -46,6 +46,12 @@ async function noteApproved(data) {
 helper.on('event', (type, data) => {
   if (type === 'service-approved') noteApproved(data);
   if (type === 'settings-changed') settings = data;
+  // Enrolled after our hello (the organisation's policy enrols as the agent
+  // starts, often after the browser connected): the popup's "your
+  // organisation" and the approved badge need the new org at once.
+  if (type === 'enrolment-changed' && helper.hello) {
+    helper.hello = { ...helper.hello, enrolled: data.enrolled === true, org: data.org ?? null, hub: data.hub ?? null };
+  }
   if (type === 'whitelist-updated' && helper.hello) {
     helper.hello = { ...helper.hello, whitelist_version: data.version, whitelist_stale: false };
   }

@@ -66,20 +66,28 @@ func setupReports(ctx context.Context, env *Env) error {
 		if err != nil {
 			return nil, protocol.Errorf(protocol.CodeHubUnreachable, "%v", err)
 		}
-		if env.Whitelist != nil {
-			// Newly pinned keys: fetch the whitelist now, so that a report
-			// made right after enrolment finds its service.
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := env.Whitelist.Sync(sctx); err != nil {
-				env.Log.Warn("enrol: whitelist sync failed; it will be retried", "err", err)
-			}
-			cancel()
-		}
+		afterEnrol(ctx, env, e.Hub, e.Org)
 		return protocol.EnrolResult{Hub: e.Hub, Org: e.Org, WhitelistKeys: e.WhitelistKeys}, nil
 	})
 	env.Go("report sender", func() { rep.Run(ctx) })
 	env.Go("managed enrolment", func() { enrolManaged(ctx, env, rep) })
 	return nil
+}
+
+// afterEnrol fetches the whitelist with the newly pinned keys (so a report
+// made right after enrolment finds its service), then tells connected
+// clients: a browser that said hello before enrolment (the usual order when
+// the organisation's policy enrols the device as the agent starts) would
+// otherwise not know the person's organisation until it reconnects.
+func afterEnrol(ctx context.Context, env *Env, hub, org string) {
+	if env.Whitelist != nil {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := env.Whitelist.Sync(sctx); err != nil {
+			env.Log.Warn("enrol: whitelist sync failed; it will be retried", "err", err)
+		}
+		cancel()
+	}
+	env.Reg.Publish(protocol.EventEnrolmentChanged, protocol.EnrolmentChanged{Enrolled: true, Org: strOrNil(org), Hub: strOrNil(hub)})
 }
 
 // ManagedRootEnv puts the managed policy file under another root (tests).
@@ -102,9 +110,7 @@ func enrolManaged(ctx context.Context, env *Env, rep *reports.Reporter) {
 		e, err := rep.Enrol(ctx, m.Hub, m.EnrolmentCode)
 		if err == nil {
 			env.Log.Info("enrolled by managed policy", "org", e.Org)
-			if env.Whitelist != nil {
-				env.Whitelist.Sync(ctx)
-			}
+			afterEnrol(ctx, env, e.Hub, e.Org)
 			return
 		}
 		env.Log.Warn("reports: managed enrolment failed; will retry", "err", err, "in", wait)

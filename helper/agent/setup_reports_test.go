@@ -109,8 +109,27 @@ func TestReportHandler(t *testing.T) {
 	if _, c := call("enrol", map[string]any{"hub": h.URL, "code": "dtr-wrong"}); c == 0 {
 		t.Fatal("enrolled with a wrong code")
 	}
+	enrolEvents := func() (out []protocol.EnrolmentChanged) {
+		evMu.Lock()
+		defer evMu.Unlock()
+		for _, e := range events {
+			if e.Type == protocol.EventEnrolmentChanged {
+				out = append(out, e.Data.(protocol.EnrolmentChanged))
+			}
+		}
+		return out
+	}
+	if got := enrolEvents(); len(got) != 0 {
+		t.Fatalf("a refused enrolment was announced: %+v", got)
+	}
 	if _, c := call("enrol", map[string]any{"hub": h.URL, "code": codeA}); c != 0 {
 		t.Fatalf("enrol: code %d", c)
+	}
+	// Clients that said hello before enrolling hear of it (a browser
+	// connected before the policy's enrolment finished would not know the
+	// person's organisation).
+	if got := enrolEvents(); len(got) != 1 || !got[0].Enrolled || got[0].Org == nil || *got[0].Org != "org-a" || got[0].Hub == nil || *got[0].Hub != h.URL {
+		t.Fatalf("enrolment-changed events %+v", got)
 	}
 	if en, _ := env.Reg.Snapshot()[SectionEnrolled].(bool); !en {
 		t.Fatal("status does not say enrolled")

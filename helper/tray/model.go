@@ -186,6 +186,12 @@ func (m *Model) HandleEvent(ev protocol.Event) (refresh bool) {
 			return true
 		}
 		st.Settings = d
+	case protocol.EventEnrolmentChanged:
+		var d protocol.EnrolmentChanged
+		if ev.DecodeData(&d) != nil {
+			return true
+		}
+		st.Enrolled, st.Org, st.Hub.URL = d.Enrolled, d.Org, d.Hub
 	}
 	return false
 }

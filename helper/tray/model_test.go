@@ -298,6 +298,8 @@ func TestEvents(t *testing.T) {
 		{ev: ev("settings-changed", `{"report_automatically":true,"paused_until":null,"managed":[]}`), item: ItemReportAuto, want: "Report automatically", checked: true},
 		{ev: ev("reports-changed", `"garbage"`), refresh: true, item: ItemReports, want: "Reports waiting: 4"},
 		{ev: ev("service-approved", `{"service":"zoom","name":"Zoom"}`), item: ItemReports, want: "Reports waiting: 4"},
+		{ev: ev("enrolment-changed", `{"enrolled":true,"org":"cardiff","hub":"https://hub.cardiff.example"}`), item: ItemHub, want: "Hub: hub.cardiff.example (reachable)"},
+		{ev: ev("enrolment-changed", `[]`), refresh: true, item: ItemHub, want: "Hub: hub.cardiff.example (reachable)"},
 	}
 	for i, s := range steps {
 		if got := m.HandleEvent(s.ev); got != s.refresh {

@@ -77,7 +77,8 @@ const (
 	EventReportsChanged   = "reports-changed"
 	EventSettingsChanged  = "settings-changed"
 	EventServiceApproved  = "service-approved"
+	EventEnrolmentChanged = "enrolment-changed"
 )
 
 // EventTypes lists every event type.
-var EventTypes = []string{EventWhitelistUpdated, EventReportsChanged, EventSettingsChanged, EventServiceApproved}
+var EventTypes = []string{EventWhitelistUpdated, EventReportsChanged, EventSettingsChanged, EventServiceApproved, EventEnrolmentChanged}

@@ -51,6 +51,7 @@ var (
 		protocol.EventWhitelistUpdated: func() any { return new(protocol.WhitelistUpdated) },
 		protocol.EventReportsChanged:   func() any { return new(protocol.ReportsChanged) },
 		protocol.EventSettingsChanged:  func() any { return new(protocol.Settings) },
+		protocol.EventEnrolmentChanged: func() any { return new(protocol.EnrolmentChanged) },
 		protocol.EventServiceApproved:  func() any { return new(protocol.ServiceApproved) },
 	}
 )

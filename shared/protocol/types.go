@@ -214,6 +214,15 @@ type ServiceApproved struct {
 	Name    string `json:"name"`
 }
 
+// EnrolmentChanged is the data of an enrolment-changed event: the device
+// was enrolled (by `detour enrol`, the tray or the organisation's policy)
+// while clients were connected, so what their hello said is out of date.
+type EnrolmentChanged struct {
+	Enrolled bool    `json:"enrolled"`
+	Org      *string `json:"org"`
+	Hub      *string `json:"hub"`
+}
+
 // EnrolParams exchanges an enrolment code (sent by `detour enrol`).
 type EnrolParams struct {
 	Hub  string `json:"hub"`

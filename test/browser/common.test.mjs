@@ -8,11 +8,12 @@
 //   example-borough, with the IT team's note) the toolbar badge and the popup
 //   say "approved for use at Example Borough Council" → without a helper the
 //   popup lists the bundled catalog and says so. axe checks the popup in
-//   English and Welsh.
+//   English and Welsh. The same question in firefox-esr, through its own
+//   native-messaging registration, gets the same answer as the CLI.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { axe, screenshot, launchChromium } from './lib/harness.mjs';
+import { axe, screenshot, launchChromium, launchFirefox, startRefusingProxy } from './lib/harness.mjs';
 import { ORG, startLoopHub, setupOrg, startNet, leafSPKI, enrolHelper, launchBrowser, helperCLI, tempDir, waitFor, stopAgent } from './lib/stack.mjs';
 
 const PARTNER = 'example-health';
@@ -144,5 +145,50 @@ test('without a helper the popup lists the bundled catalog and says so', { timeo
     await screenshot(p, 'common-03-degraded');
   } finally {
     await nb.close();
+  }
+});
+
+// Firefox reaches the helper through its own manifest and its own messaging
+// code path (browser.runtime.connectNative, promise-based); the popup's
+// answer there must be the CLI's too. The device is enrolled after the
+// extension has connected, as when the organisation's policy enrols it while
+// the browser is already open. WebDriver BiDi may not open an
+// extension page itself, so the way in is the prompt the extension opens on
+// a refused tunnel, and the popup is reached from there.
+test('firefox-esr: the popup gives the same common ground as the CLI', { timeout: 120000 }, async () => {
+  const proxy = await startRefusingProxy();
+  const ff = await launchFirefox({ proxyPort: proxy.port });
+  try {
+    const org = setupOrg(hub, { email: 'ff-it@borough.example' });
+    assert.equal(enrolHelper(ff.detourHome, hub.url, org.code).org, ORG);
+    const page = await ff.browser.newPage();
+    const href = () => page.evaluate(() => location.href).catch(() => '');
+    await page.goto('https://docs.google.com/document/d/X/edit').catch(() => {});
+    await waitFor(async () => (await href()).startsWith(ff.url('src/prompt/prompt.html')), { what: 'the prompt in Firefox', timeout: 20000 });
+    const ready = () => page.evaluate(() => document.body?.dataset.ready === 'true').catch(() => false);
+    await waitFor(ready, { what: 'the prompt to render' });
+    // The agent may still be fetching the whitelist the enrolment pointed it at.
+    await waitFor(async () => {
+      const s = await page.evaluate(() => browser.runtime.sendMessage({ cmd: 'state' }));
+      return s?.result?.helper?.hello?.whitelist_version ? s : null;
+    }, { timeout: 20000, what: 'a connected helper with a whitelist' });
+    await page.evaluate((u) => { location.href = u; }, ff.url('src/popup/popup.html?lang=en'));
+    await waitFor(async () => (await href()).includes('popup.html') && ready(), { what: 'the popup' });
+    assert.equal(await page.evaluate(() => document.querySelector('#common').dataset.source), 'helper');
+    // Enrolled after the extension said hello: the helper's enrolment-changed
+    // event tells it the person's organisation without a reconnect.
+    assert.match(await page.evaluate(() => document.querySelector('#common-own').textContent), /Example Borough Council/);
+    assert.equal(await page.evaluate((id) => document.getElementById(`org-${id}`), ORG), null, 'the person\'s own organisation is not offered');
+    await page.evaluate((id) => { document.getElementById(`org-${id}`).click(); document.getElementById('common-go').click(); }, PARTNER);
+    await waitFor(() => page.evaluate(() => document.querySelectorAll('#common-results li[data-service]').length > 0), { what: 'the answer in Firefox' });
+    const fromPopup = await page.evaluate(() => [...document.querySelectorAll('#common-results li[data-service]')].map((e) => `${e.dataset.service}:${e.dataset.status}`));
+    const cli = JSON.parse(helperCLI(ff.detourHome, {}, 'common', ORG, PARTNER, '--json'));
+    assert.deepEqual(fromPopup, cli.categories.flatMap((c) => c.services.map((s) => `${s.service}:${s.status}`)));
+    assert.equal(fromPopup[0], 'microsoft-teams:confirmed');
+    const v = await axe(page);
+    assert.deepEqual(v, [], JSON.stringify(v, null, 1));
+  } finally {
+    await ff.close();
+    await proxy.close();
   }
 });
