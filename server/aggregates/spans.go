@@ -103,16 +103,15 @@ func (s source) pairRows(w Window) (string, []any, error) {
 			args = append(args, d)
 		}
 	}
-	if len(spans) > 0 {
-		conds := make([]string, len(spans))
-		for i, s := range spans {
-			conds[i] = "(width = ? AND start = ?)"
-			args = append(args, s.width, s.start)
-		}
-		parts = append(parts, "SELECT org, service, n FROM "+spansTable+" WHERE "+strings.Join(conds, " OR "))
+	// One SELECT per run rather than one with ORs: SQLite answers an OR of
+	// key ranges by collecting every row's key in a temporary index to drop
+	// duplicates, which runs cannot have.
+	for _, sp := range spans {
+		parts = append(parts, "SELECT org, service, n FROM "+spansTable+" WHERE width = ? AND start = ?")
+		args = append(args, sp.width, sp.start)
 	}
 	if len(parts) == 0 { // an empty window
-		return "SELECT org, service, n FROM " + pairsTable + " WHERE 1 = 0", nil, nil
+		return "SELECT org, service, n FROM " + s.pairs + " WHERE 1 = 0", nil, nil
 	}
 	return strings.Join(parts, " UNION ALL "), args, nil
 }
