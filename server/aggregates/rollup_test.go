@@ -102,7 +102,7 @@ func spansMatch(t *testing.T, db *store.DB) {
 }
 
 // The rollups the cross-organisation pages read always agree with the fine
-// counters: kept by Increment in the same statement sequence, built by the
+// counters: kept by Increment and IncrementAll, built by the
 // migrations from counters (and day rollups) written before them, and
 // rebuilt on demand.
 func TestRollupsAgreeWithCounters(t *testing.T) {
@@ -139,6 +139,18 @@ func TestRollupsAgreeWithCounters(t *testing.T) {
 			k := key(pick("2026-11-09", "2026-11-11", "2026-11-21", "2026-11-22", "2026-11-23"), pick("north", "west"),
 				pick("zoom", "slack"), pick("tls-reset", "tcp-reset"), pick("", "fortinet"), pick("meeting", "guidance"))
 			if err := aggregates.Increment(ctx, db, k, int64(1+rng.IntN(3))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rollupsMatch(t, db)
+		// A group's counters at once, as the report intake adds them.
+		for range 5 {
+			group := map[aggregates.Key]int64{}
+			for range 40 {
+				group[key(pick("2026-11-09", "2026-11-22", "2026-11-23"), pick("north", "east"), pick("zoom", "miro"),
+					pick("tls-reset", "dns-nxdomain"), pick("", "zscaler"), pick("meeting", "other"))] += int64(1 + rng.IntN(3))
+			}
+			if err := aggregates.IncrementAll(ctx, db, group); err != nil {
 				t.Fatal(err)
 			}
 		}
