@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,6 +51,10 @@ type sent struct {
 	id       string // the report id a 202 or 200 named
 	reason   string // a refusal's "error"
 	attempts int
+	// took is from the first attempt to the final answer.
+	took time.Duration
+	// retriedAt: when each retry's cause came, since the run's start.
+	retriedAt []time.Duration
 	// inDoubt: an earlier attempt failed after the request may have reached
 	// a hub (reset, EOF, timeout), so that hub may have committed it.
 	inDoubt bool
@@ -229,25 +235,46 @@ func (in *intake) launch(ctx context.Context, wg *sync.WaitGroup, s *sent, idx i
 	}()
 }
 
-// send posts s to the hubs in turn, starting from its round-robin hub,
-// until one answers it finally (2xx or a 4xx refusal) or ctx ends.
+// send posts s as a helper behind a load balancer would, until a hub
+// answers it finally (2xx or a 4xx refusal) or ctx ends. The balancer sends
+// it round-robin, and a connection a hub refuses (the killed one) goes at
+// once to another hub, as HAProxy's `option redispatch` does. Anything
+// else (no answer, a 5xx, a 429) is the helper's queue's business
+// (helper/reports): a pause of d/2 to d, d doubling from 250 ms to 4 s
+// (the helper's own start at 5 s would outlast the run), then the balancer
+// again, the same body with the same token.
 func (in *intake) send(ctx context.Context, s *sent, n int) {
-	for try := 0; ctx.Err() == nil; try++ {
-		k := (n + try) % len(in.hubs)
+	start := time.Now()
+	defer func() { s.took = time.Since(start) }()
+	k := n % len(in.hubs)
+	backoff := 250 * time.Millisecond
+	retry := func(why string, redispatch bool) {
+		s.retried = append(s.retried, why)
+		s.retriedAt = append(s.retriedAt, time.Since(in.firstAt))
+		if redispatch {
+			k = (k + 1 + mrand.IntN(len(in.hubs)-1)) % len(in.hubs)
+			return
+		}
+		pause(ctx, backoff/2+mrand.N(backoff/2))
+		backoff = min(2*backoff, 4*time.Second)
+		k = mrand.IntN(len(in.hubs))
+	}
+	for refused := 0; ctx.Err() == nil; {
 		s.attempts++
 		req, _ := http.NewRequestWithContext(ctx, "POST", in.hubs[k]+"/api/v1/reports", bytes.NewReader(s.body))
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := in.clients[k].Do(req)
 		if err != nil {
-			why := "connection refused"
-			if !errors.Is(err, syscall.ECONNREFUSED) {
-				s.inDoubt = true
-				why = "no answer (" + errKind(err) + ")"
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				refused++
+				retry("connection refused", refused < len(in.hubs))
+				continue
 			}
-			s.retried = append(s.retried, why)
-			pause(ctx, 100*time.Millisecond)
+			s.inDoubt = true
+			retry("no answer ("+errKind(err)+")", false)
 			continue
 		}
+		refused = 0
 		var ans struct {
 			Status string `json:"status"`
 			ID     string `json:"id"`
@@ -257,7 +284,7 @@ func (in *intake) send(ctx context.Context, s *sent, n int) {
 		resp.Body.Close()
 		if rerr != nil {
 			s.inDoubt = true
-			s.retried = append(s.retried, "no answer (truncated)")
+			retry("no answer (truncated)", false)
 			continue
 		}
 		if json.Unmarshal(raw, &ans) != nil {
@@ -266,14 +293,12 @@ func (in *intake) send(ctx context.Context, s *sent, n int) {
 			ans.Error = strings.TrimSpace(string(raw[:min(len(raw), 200)]))
 		}
 		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-			// The helper's queue keeps these and resends them later. A 500
-			// may come from a commit whose outcome the hub did not learn:
-			// in doubt. A 503 or 429 is a refusal before any work.
+			// A 500 may come from a commit whose outcome the hub did not
+			// learn: in doubt. A 503 or 429 is a refusal before any work.
 			if resp.StatusCode == http.StatusInternalServerError {
 				s.inDoubt = true
 			}
-			s.retried = append(s.retried, fmt.Sprintf("%d %s", resp.StatusCode, ans.Error))
-			pause(ctx, 200*time.Millisecond)
+			retry(fmt.Sprintf("%d %s", resp.StatusCode, ans.Error), false)
 			continue
 		}
 		s.status, s.id, s.reason = resp.StatusCode, ans.ID, ans.Error
@@ -308,6 +333,11 @@ type tally struct {
 	Rows, Spent, Counted                               int64
 	RefusedBy, RetriedBy                               map[string]int
 	PerSec                                             float64
+	// Took50 and Took99 are the genuine reports' times to a final answer,
+	// retries included; RetriesBySecond counts retries by the second of
+	// the run they came in.
+	Took50, Took99  time.Duration
+	RetriesBySecond map[int]int
 }
 
 // check compares every report's fate with the database: the rows of
@@ -333,7 +363,8 @@ func (in *intake) check(t testing.TB, dsn, org string) tally {
 		inDB[id] = true
 	}
 	rows.Close()
-	tl := tally{RefusedBy: map[string]int{}, RetriedBy: map[string]int{}, Rows: int64(len(inDB))}
+	tl := tally{RefusedBy: map[string]int{}, RetriedBy: map[string]int{}, RetriesBySecond: map[int]int{}, Rows: int64(len(inDB))}
+	var took []time.Duration
 	db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM spent_tokens`).Scan(&tl.Spent)
 	db.QueryRowContext(context.Background(), `SELECT COALESCE(SUM(n), 0) FROM report_counts WHERE org = ?`, org).Scan(&tl.Counted)
 
@@ -342,6 +373,9 @@ func (in *intake) check(t testing.TB, dsn, org string) tally {
 	for _, s := range in.reports {
 		for _, r := range s.retried {
 			tl.RetriedBy[r]++
+		}
+		for _, at := range s.retriedAt {
+			tl.RetriesBySecond[int(at.Seconds())]++
 		}
 		if len(s.retried) > 0 {
 			tl.Retried++
@@ -362,6 +396,7 @@ func (in *intake) check(t testing.TB, dsn, org string) tally {
 		switch s.kind {
 		case genuine:
 			tl.Genuine++
+			took = append(took, s.took)
 			switch s.status {
 			case http.StatusAccepted:
 				tl.Accepted++
@@ -401,6 +436,8 @@ func (in *intake) check(t testing.TB, dsn, org string) tally {
 		t.Errorf("rows %d, spent tokens %d, counted %d; want each = accepted %d + duplicates after a retry %d", tl.Rows, tl.Spent, tl.Counted, tl.Accepted, tl.DupAfterRetry)
 	}
 	tl.PerSec = float64(tl.Genuine) / in.lastAt.Sub(in.firstAt).Seconds()
+	slices.Sort(took)
+	tl.Took50, tl.Took99 = quantile(took, 0.5), quantile(took, 0.99)
 	return tl
 }
 
@@ -419,4 +456,21 @@ func sortedCounts(m map[string]int) string {
 		return "none"
 	}
 	return strings.TrimSuffix(b.String(), "; ")
+}
+
+// bySecond renders counts by second as "s:n" pairs in time order.
+func bySecond(m map[int]int) string {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%d:%d ", k, m[k])
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return strings.TrimSpace(b.String())
 }

@@ -303,6 +303,8 @@ func clusterLoad(b *testing.B, p loadPlan, seconds int) {
 		tl.Genuine, issueRate, seconds, tl.PerSec, tl.Accepted, tl.DupAfterRetry, tl.Rows, tl.Spent, tl.Counted)
 	b.Logf("reports refused (final), by reason: %s", sortedCounts(tl.RefusedBy))
 	b.Logf("reports retried on another hub: %d (%d in doubt), by cause: %s", tl.Retried, tl.InDoubt, sortedCounts(tl.RetriedBy))
+	b.Logf("retries by second of the run (kill at %.0f s, change at %.1f s): %s", killedAt.Sub(runStart).Seconds(), changedAt.Sub(runStart).Seconds(), bySecond(tl.RetriesBySecond))
+	b.Logf("a genuine report's time to its final answer, retries included: p50 %v, p99 %v", tl.Took50.Round(time.Millisecond), tl.Took99.Round(time.Millisecond))
 	b.Logf("kill: %d helpers moved, all %d back %v after the SIGKILL; change: admin took %v, then p50 %v p99 %v max %v to every helper",
 		len(moved), p.helpers, backAt.Sub(killedAt).Round(time.Millisecond), adminTook.Round(time.Millisecond),
 		quantile(delivered, 0.5).Round(time.Millisecond), quantile(delivered, 0.99).Round(time.Millisecond), delivered[len(delivered)-1].Round(time.Millisecond))
@@ -317,6 +319,7 @@ func clusterLoad(b *testing.B, p loadPlan, seconds int) {
 	b.ReportMetric(ms(quantile(delivered, 0.99)), "change-p99-ms")
 	b.ReportMetric(ms(delivered[len(delivered)-1]), "change-max-ms")
 	b.ReportMetric(tl.PerSec, "reports/s")
+	b.ReportMetric(ms(tl.Took99), "report-p99-ms")
 	b.ReportMetric(float64(tl.Accepted+tl.DupAfterRetry), "stored")
 	b.ReportMetric(float64(tl.Retried), "retried")
 	b.ReportMetric(float64(tl.Genuine-tl.Accepted-tl.DupAfterRetry), "lost")
