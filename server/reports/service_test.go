@@ -276,7 +276,7 @@ func TestGroupCommit(t *testing.T) {
 // stored, each group held the row the other wanted next and PostgreSQL
 // ended one as deadlocked (found by test/hubcluster's load test: hundreds
 // of deadlocks at 1,000 reports/s on 3 hubs). Now the counters are added
-// last, in key order, under one lock: both groups commit and count.
+// last, each table's rows in key order: both groups commit and count.
 func TestGroupsOfSeveralHubsDoNotDeadlock(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	c := &clock{t: time.Now()}
