@@ -134,9 +134,16 @@ func BenchmarkClusterLoad(b *testing.B) {
 	if os.Getenv("DETOUR_TEST_POSTGRES") == "" && os.Getenv("DETOUR_BENCH_POSTGRES") != "" {
 		b.Setenv("DETOUR_TEST_POSTGRES", os.Getenv("DETOUR_BENCH_POSTGRES"))
 	}
+	if os.Getenv("DETOUR_TEST_POSTGRES") == "" {
+		// Said on stdout: go test shows a skipped benchmark only with -v.
+		fmt.Println("BenchmarkClusterLoad: skipped, it needs PostgreSQL (make bench starts one; or set DETOUR_BENCH_POSTGRES to a DSN)")
+		b.Skip("no PostgreSQL")
+	}
 	nofile := noFile()
 	for _, p := range plans(nofile) {
-		p.helpers = min(p.helpers, envInt("DETOUR_BENCH_CLUSTER_CLIENTS", p.helpers))
+		if n := envInt("DETOUR_BENCH_CLUSTER_CLIENTS", p.helpers); n < p.helpers {
+			p.helpers, p.why = n, p.why+fmt.Sprintf("; %d by DETOUR_BENCH_CLUSTER_CLIENTS", n)
+		}
 		b.Run(fmt.Sprintf("hubs=%d/helpers=%d", p.hubs, p.helpers), func(b *testing.B) {
 			b.Logf("%d hubs, %d helpers in %d fleet processes: %s", p.hubs, p.helpers, p.fleets, p.why)
 			for range b.N {
