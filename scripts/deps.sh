@@ -17,6 +17,7 @@ pkgs=(
   rpm rpm2cpio cpio     # the package test reads the .rpm back (test/packages)
   wine64 wine gcc-mingw-w64-x86-64  # the Windows tests under Wine (test/wine), with the ProcessPrng shim
   wixl msitools osslsigncode        # the MSI (scripts/dist.d/windows.sh: wixl, msibuild) and its Authenticode signature
+  skopeo umoci runc     # the hub's container image read, unpacked and run without a container engine (server/deploy/ociimage)
 )
 missing=()
 for p in "${pkgs[@]}"; do

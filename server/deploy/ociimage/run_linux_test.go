@@ -1,0 +1,174 @@
+package ociimage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestImageRuns builds the image from the real static hub (bin/detour-server,
+// from make build) and the real Containerfile, then uses it as a container
+// engine would, with the engines' own tools: skopeo reads it and copies it to
+// a docker archive, umoci unpacks it into a runtime bundle, and runc runs it
+// in new namespaces, its own network namespace holding only loopback (no
+// address outside the test's namespace is ever bound). The hub inside answers
+// /readyz and a signed whitelist on its entrypoint's address, runs as the
+// image's non-root user, and stops cleanly on SIGTERM.
+//
+// It needs root and Debian's skopeo, umoci and runc (scripts/deps.sh), so it
+// runs where scripts/test.sh sets DETOUR_TEST_IMAGE=1.
+func TestImageRuns(t *testing.T) {
+	if os.Getenv("DETOUR_TEST_IMAGE") == "" {
+		t.Skip("DETOUR_TEST_IMAGE is not set (scripts/test.sh sets it)")
+	}
+	for _, tool := range []string{"skopeo", "umoci", "runc", "nsenter", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: scripts/deps.sh installs it", tool)
+		}
+	}
+	bin, err := filepath.Abs("../../../bin/detour-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("no %s: run make build first", bin)
+	}
+	work := t.TempDir()
+	ctxDir := filepath.Join(work, "context")
+	os.MkdirAll(filepath.Join(ctxDir, "bin"), 0o755)
+	os.MkdirAll(filepath.Join(ctxDir, "server/deploy"), 0o755)
+	run(t, "cp", bin, filepath.Join(ctxDir, "bin/detour-server"))
+	run(t, "cp", "../data.keep", filepath.Join(ctxDir, "server/deploy/data.keep"))
+	archive := filepath.Join(work, "image.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Build(f, parseFile(t), ctxDir, Options{Name: "detour-server", Tag: "test", Arch: runtime.GOARCH, Created: time.Unix(0, 0).UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	var inspect struct {
+		Architecture, Os string
+		Env              []string
+	}
+	if err := json.Unmarshal([]byte(run(t, "skopeo", "inspect", "oci-archive:"+archive)), &inspect); err != nil {
+		t.Fatal(err)
+	}
+	if inspect.Architecture != runtime.GOARCH || inspect.Os != "linux" || !strings.Contains(strings.Join(inspect.Env, " "), "DETOUR_LOG_FORMAT=json") {
+		t.Fatalf("skopeo inspect: %+v", inspect)
+	}
+	run(t, "skopeo", "copy", "--quiet", "oci-archive:"+archive, "docker-archive:"+filepath.Join(work, "docker.tar")+":detour-server:test")
+
+	layout := filepath.Join(work, "layout")
+	os.Mkdir(layout, 0o755)
+	run(t, "tar", "-xf", archive, "-C", layout)
+	bundle := filepath.Join(work, "bundle")
+	run(t, "umoci", "unpack", "--image", layout+":test", bundle)
+	entries, _ := os.ReadDir(filepath.Join(bundle, "rootfs"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "data detour-server" {
+		t.Fatalf("the image's root holds %v (no shell, nothing else)", names)
+	}
+
+	// The cluster's master key, mounted as a secret where the image's
+	// DETOUR_MASTER_KEY_FILE says; the database is SQLite in /data.
+	key := filepath.Join(work, "master.key")
+	os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef"), 0o644)
+	cfgPath := filepath.Join(bundle, "config.json")
+	var spec map[string]any
+	b, _ := os.ReadFile(cfgPath)
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	proc := spec["process"].(map[string]any)
+	proc["terminal"] = false
+	spec["mounts"] = append(spec["mounts"].([]any), map[string]any{
+		"destination": "/run/secrets/detour-master-key", "type": "bind", "source": key, "options": []string{"rbind", "ro"},
+	})
+	b, _ = json.Marshal(spec)
+	os.WriteFile(cfgPath, b, 0o644)
+
+	id := fmt.Sprintf("detour-image-test-%d", os.Getpid())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "runc", "run", "--bundle", bundle, id)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("runc", "delete", "--force", id).Run() })
+	var pid int
+	var ready string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var st struct {
+			Pid    int
+			Status string
+		}
+		out, err := exec.Command("runc", "state", id).Output()
+		if err != nil || json.Unmarshal(out, &st) != nil || st.Status != "running" {
+			continue
+		}
+		pid = st.Pid
+		// Into the container's own network namespace: the entrypoint's
+		// 0.0.0.0:8080 there is that namespace's loopback alone.
+		out, err = exec.Command("nsenter", "--net=/proc/"+strconv.Itoa(pid)+"/ns/net", "curl", "-sf", "http://127.0.0.1:8080/readyz").Output()
+		if err == nil {
+			ready = string(out)
+			break
+		}
+	}
+	if ready == "" {
+		t.Fatalf("the hub in the container never answered /readyz:\n%s", logs.String())
+	}
+	if !strings.Contains(ready, `"status":"ready"`) {
+		t.Fatalf("readyz: %s", ready)
+	}
+	wl, err := exec.Command("nsenter", "--net=/proc/"+strconv.Itoa(pid)+"/ns/net", "curl", "-sf", "http://127.0.0.1:8080/api/v1/whitelist").Output()
+	if err != nil || !strings.Contains(string(wl), `"signatures"`) {
+		t.Fatalf("whitelist from the container: %v %.200s", err, wl)
+	}
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if !strings.Contains(string(status), "\nUid:\t65532\t65532\t65532\t65532\n") {
+		t.Fatalf("the hub does not run as the image's user 65532:\n%s", status)
+	}
+
+	run(t, "runc", "kill", id, "TERM")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the hub did not stop cleanly on SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the hub did not stop within 30 s of SIGTERM:\n%s", logs.String())
+	}
+	for _, want := range []string{`"msg":"listening"`, `"msg":"draining"`, `"msg":"stopped"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the container's JSON log has no %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
