@@ -166,18 +166,27 @@ func IncrementAll(ctx context.Context, q store.Querier, counts map[Key]int64) er
 		}
 		slices.SortFunc(rows, compareRows)
 		one := "(" + strings.Repeat("?, ", len(rows[0].key)) + "?)"
-		var args []any
-		for _, r := range rows {
-			args = append(append(args, r.key...), r.n)
-		}
-		sql := `INSERT INTO ` + t.name + ` (` + t.cols + `, n) VALUES ` + one + strings.Repeat(", "+one, len(rows)-1) +
-			` ON CONFLICT (` + t.conflict + `) DO UPDATE SET n = ` + t.name + `.n + excluded.n`
-		if _, err := q.ExecContext(ctx, sql, args...); err != nil {
-			return fmt.Errorf("aggregates: increment %s: %w", t.name, err)
+		// In chunks, still in key order: a statement's parameters stay under
+		// SQLite's and PostgreSQL's limits however many counters a caller
+		// (admin seed-demo, say) adds at once.
+		for chunk := range slices.Chunk(rows, maxRowsPerStatement) {
+			var args []any
+			for _, r := range chunk {
+				args = append(append(args, r.key...), r.n)
+			}
+			sql := `INSERT INTO ` + t.name + ` (` + t.cols + `, n) VALUES ` + one + strings.Repeat(", "+one, len(chunk)-1) +
+				` ON CONFLICT (` + t.conflict + `) DO UPDATE SET n = ` + t.name + `.n + excluded.n`
+			if _, err := q.ExecContext(ctx, sql, args...); err != nil {
+				return fmt.Errorf("aggregates: increment %s: %w", t.name, err)
+			}
 		}
 	}
 	return nil
 }
+
+// maxRowsPerStatement bounds one upsert: 7 parameters a row keeps it far
+// below SQLite's 32,766 and PostgreSQL's 65,535.
+const maxRowsPerStatement = 1000
 
 // rollupRow is one row's key columns and the amount to add.
 type rollupRow struct {

@@ -163,3 +163,35 @@ func TestRollupsAgreeWithCounters(t *testing.T) {
 		rollupsMatch(t, db)
 	})
 }
+
+// TestIncrementAllManyCounters: one call with more counters than one
+// statement's parameters allow on either database (admin seed-demo adds a
+// month of counters at once) stores every one, and the rollups agree.
+func TestIncrementAllManyCounters(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := db.Migrate(ctx, "aggregates", aggregates.Migrations); err != nil {
+			t.Fatal(err)
+		}
+		counts := map[aggregates.Key]int64{}
+		var want int64
+		for i := range 12000 { // 12,000 distinct counters × 7 parameters: over both limits
+			k := key(time.Date(2026, 11, 1+i%30, 0, 0, 0, 0, time.UTC).Format(time.DateOnly), fmt.Sprintf("org-%d", i),
+				fmt.Sprintf("svc-%d", i%7), "dns-nxdomain", "", "meeting")
+			counts[k] += int64(1 + i%3)
+			want += int64(1 + i%3)
+		}
+		err := db.InTx(ctx, func(tx *store.Tx) error { return aggregates.IncrementAll(ctx, tx, counts) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows, total int64
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*), SUM(n) FROM report_counts`).Scan(&rows, &total); err != nil {
+			t.Fatal(err)
+		}
+		if len(counts) != 12000 || rows != int64(len(counts)) || total != want {
+			t.Fatalf("stored %d counters totalling %d, want %d totalling %d", rows, total, len(counts), want)
+		}
+		rollupsMatch(t, db)
+	})
+}
