@@ -171,8 +171,9 @@ func adminSeedDemo(ctx context.Context, h *hub.Hub, args []string, stdout io.Wri
 	// Counted all at once, in IncrementAll's key order, like report intake:
 	// a seed run beside live hubs on PostgreSQL then cannot deadlock with
 	// their groups over the counter rows.
-	counts := map[aggregates.Key]int64{}
 	err := h.DB.InTx(ctx, func(tx *store.Tx) error {
+		counts := map[aggregates.Key]int64{}
+		rows, total = 0, 0 // from the start if the transaction is retried
 		for d := 0; d < *days; d++ {
 			day := today.AddDate(0, 0, -d).Format(time.DateOnly)
 			for oi, o := range doc.Organisations {
