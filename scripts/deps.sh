@@ -18,6 +18,7 @@ pkgs=(
   wine64 wine gcc-mingw-w64-x86-64  # the Windows tests under Wine (test/wine), with the ProcessPrng shim
   wixl msitools osslsigncode        # the MSI (scripts/dist.d/windows.sh: wixl, msibuild) and its Authenticode signature
   skopeo umoci runc     # the hub's container image read, unpacked and run without a container engine (server/deploy/ociimage)
+  systemd               # systemd-analyze verify checks the hub's unit (server/deploy/systemd_test.go)
 )
 missing=()
 for p in "${pkgs[@]}"; do
