@@ -1,3 +1,8 @@
+// The cluster tests drive hub processes with Linux process and socket
+// facilities (SIGKILL, RLIMIT_NOFILE, IP_BIND_ADDRESS_NO_PORT).
+
+//go:build linux
+
 // Package hubcluster runs detour-server as real processes, as an operator
 // would: several hubs on one PostgreSQL database, a hub under a connection
 // flood with a small descriptor limit, a hub stopped with SIGTERM.
