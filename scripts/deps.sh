@@ -17,7 +17,7 @@ pkgs=(
   rpm rpm2cpio cpio     # the package test reads the .rpm back (test/packages)
   wine64 wine gcc-mingw-w64-x86-64  # the Windows tests under Wine (test/wine), with the ProcessPrng shim
   wixl msitools osslsigncode        # the MSI (scripts/dist.d/windows.sh: wixl, msibuild) and its Authenticode signature
-  skopeo umoci runc     # the hub's container image read, unpacked and run without a container engine (server/deploy/ociimage)
+  skopeo umoci runc curl  # the hub's container image read, unpacked, run without a container engine and asked over HTTP (server/deploy/ociimage)
   systemd               # systemd-analyze verify checks the hub's unit (server/deploy/systemd_test.go)
 )
 missing=()

@@ -123,9 +123,7 @@ func TestImageRuns(t *testing.T) {
 			continue
 		}
 		pid = st.Pid
-		// Into the container's own network namespace: the entrypoint's
-		// 0.0.0.0:8080 there is that namespace's loopback alone.
-		out, err = exec.Command("nsenter", "--net=/proc/"+strconv.Itoa(pid)+"/ns/net", "curl", "-sf", "http://127.0.0.1:8080/readyz").Output()
+		out, err = getInside(pid, "/readyz")
 		if err == nil {
 			ready = string(out)
 			break
@@ -137,7 +135,10 @@ func TestImageRuns(t *testing.T) {
 	if !strings.Contains(ready, `"status":"ready"`) {
 		t.Fatalf("readyz: %s", ready)
 	}
-	wl, err := exec.Command("nsenter", "--net=/proc/"+strconv.Itoa(pid)+"/ns/net", "curl", "-sf", "http://127.0.0.1:8080/api/v1/whitelist").Output()
+	if health, err := getInside(pid, "/healthz"); err != nil || string(health) != "ok\n" {
+		t.Fatalf("healthz from the container: %v %q", err, health)
+	}
+	wl, err := getInside(pid, "/api/v1/whitelist")
 	if err != nil || !strings.Contains(string(wl), `"signatures"`) {
 		t.Fatalf("whitelist from the container: %v %.200s", err, wl)
 	}
@@ -162,6 +163,13 @@ func TestImageRuns(t *testing.T) {
 			t.Errorf("the container's JSON log has no %s:\n%s", want, logs.String())
 		}
 	}
+}
+
+// getInside fetches path from the hub in the container with pid, from inside
+// its own network namespace: the entrypoint's 0.0.0.0:8080 there is that
+// namespace's loopback alone. curl -f makes any status but 2xx an error.
+func getInside(pid int, path string) ([]byte, error) {
+	return exec.Command("nsenter", "--net=/proc/"+strconv.Itoa(pid)+"/ns/net", "curl", "-sf", "http://127.0.0.1:8080"+path).Output()
 }
 
 func run(t *testing.T, name string, args ...string) string {
