@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -77,7 +78,9 @@ func benchReportAccept(b *testing.B, dsn string) {
 		b.StopTimer()
 		bodies := mintBodies(b, h.URL, dev, benchBatch)
 		b.StartTimer()
+		stopProfile := profileReports(b)
 		l, d := post(b, client, workers, h.URL+"/api/v1/reports", bodies)
+		stopProfile()
 		b.StopTimer()
 		lat, busy = append(lat, l...), busy+d
 		l, d = post(b, client, workers, h.URL+"/api/v1/bench-noop", bodies)
@@ -94,6 +97,28 @@ func benchReportAccept(b *testing.B, dsn string) {
 	b.ReportMetric(p99ms(noopLat), "noop-p99-ms")
 	if n := count(b, h, "org-a", "google-docs") - before; n != b.N*benchBatch {
 		b.Fatalf("counted %d of %d reports", n, b.N*benchBatch)
+	}
+}
+
+// profileReports starts a CPU profile of the report phase alone when
+// DETOUR_BENCH_REPORTS_CPUPROFILE names a file (go test's -cpuprofile
+// would be mostly the token minting done with the timer stopped). Each op
+// overwrites the file, so it holds the last op's reports.
+func profileReports(b *testing.B) (stop func()) {
+	path := os.Getenv("DETOUR_BENCH_REPORTS_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 

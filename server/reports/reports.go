@@ -5,8 +5,9 @@
 //
 // What it stores is chosen so that nothing links a report to a device:
 // devices are kept as a hash of their credential, the organisation and the
-// day they enrolled; reports carry only the eight report fields; spent tokens
-// carry their nonce and the hash of the report they paid for. No table has a
+// day they enrolled; a spent token carries its nonce and the report it paid
+// for: the eight report fields, the client version, the report's hash and
+// id. No table has a
 // client address, a user agent or a URL path, and no handler logs one.
 package reports
 
@@ -108,6 +109,33 @@ var Migrations = []store.Step{{
 		batch_hash      TEXT NOT NULL,     -- SHA-256 of the blinded requests, in order
 		PRIMARY KEY (credential_hash, day, batch_hash)
 	);`,
+}, {
+	// Step 4 stores each report on the row of the token that paid for it,
+	// so intake writes one row with one random key (the nonce) where it
+	// wrote two (the nonce, and the report id in a table of its own) and a
+	// third index entry. The report's id (SHA-256 of the canonical report
+	// and the nonce, what the helper is answered) is kept but needs no
+	// index: a fresh nonce is a new report. That second random-key index
+	// was about half of a group's storage cost (BenchmarkStoreGroup). Reports
+	// stored before step 4 stay in reports_legacy, and the view "reports"
+	// reads both, so the raw reports are still one table to a reader. The
+	// columns are nullable: tokens spent before step 4 have their report in
+	// reports_legacy.
+	Version: 4,
+	SQL: `ALTER TABLE reports RENAME TO reports_legacy;
+	ALTER TABLE spent_tokens ADD COLUMN id TEXT;
+	ALTER TABLE spent_tokens ADD COLUMN service TEXT;
+	ALTER TABLE spent_tokens ADD COLUMN host TEXT;
+	ALTER TABLE spent_tokens ADD COLUMN org TEXT;
+	ALTER TABLE spent_tokens ADD COLUMN method TEXT;
+	ALTER TABLE spent_tokens ADD COLUMN vendor TEXT;
+	ALTER TABLE spent_tokens ADD COLUMN need TEXT;
+	ALTER TABLE spent_tokens ADD COLUMN hour TEXT;
+	ALTER TABLE spent_tokens ADD COLUMN client_version TEXT;
+	CREATE VIEW reports AS
+		SELECT id, service, host, org, method, vendor, need, hour, client_version FROM reports_legacy
+		UNION ALL
+		SELECT id, service, host, org, method, vendor, need, hour, client_version FROM spent_tokens WHERE id IS NOT NULL;`,
 }}
 
 // Config configures the service.

@@ -39,7 +39,7 @@ func testDoc() *whitelist.Document {
 	}
 }
 
-func openService(t *testing.T, db *store.DB, c *clock) *Service {
+func openService(t testing.TB, db *store.DB, c *clock) *Service {
 	t.Helper()
 	ctx := context.Background()
 	// The aggregates tables are the hub's; the tests make them as hub.Open does.
@@ -347,7 +347,7 @@ func TestGroupsOfSeveralHubsDoNotDeadlock(t *testing.T) {
 
 // testJob is a report for k with a fresh random nonce, as Accept would
 // queue it once checked and verified.
-func testJob(t *testing.T, k aggregates.Key) *commitJob {
+func testJob(t testing.TB, k aggregates.Key) *commitJob {
 	t.Helper()
 	r := Report{Service: k.Service, Host: "zoom.us", Org: k.Org, Method: k.Method, Vendor: k.Vendor, Need: k.Need,
 		Hour: k.Day + "T10:00:00Z", ClientVersion: "0.1.0"}
