@@ -139,10 +139,8 @@ func (s *Service) check(r Report) error {
 // same report with the same token again is a no-op (Duplicate); the token
 // with a different report is refused with 409.
 func (s *Service) Accept(ctx context.Context, r Report, token []byte) (Outcome, string, error) {
-	s.group.expect()
 	j, err := s.admit(ctx, r, token)
 	if err != nil {
-		s.group.gone()
 		return 0, "", err
 	}
 	out, err := s.group.do(ctx, j)
@@ -181,7 +179,7 @@ func (s *Service) admit(ctx context.Context, r Report, token []byte) (*commitJob
 	rh := sha256.Sum256(canon)
 	idSum := sha256.Sum256(append(canon, tok.Nonce[:]...))
 	return &commitJob{r: r, id: hex.EncodeToString(idSum[:]), nonce: hex.EncodeToString(tok.Nonce[:]),
-		reportHash: hex.EncodeToString(rh[:]), expected: true}, nil
+		reportHash: hex.EncodeToString(rh[:])}, nil
 }
 
 // SignRequests blind-signs a batch of encoded token requests for the device

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -25,25 +26,34 @@ const benchBatch = 500
 
 // BenchmarkReportAccept measures accepted reports per second through the
 // hub's real HTTP handler (strict decoding, token verification, the
-// report, its spent token and its counters committed with its group),
+// report with its spent token and its counters committed with its group),
 // beside a no-op handler on the same server that reads a body of the same
-// size and answers 202. One op is a batch of 500 reports from 8 concurrent
-// clients, then the same 500 bodies to the no-op from 8 clients (a fixed
-// batch keeps b.N, and so the token minting, small); the tokens are minted
-// with the timer stopped. Reported: reports/s, noop-req/s, their ratio, and
-// the p99 latency of each. On SQLite, and on PostgreSQL when
-// DETOUR_BENCH_POSTGRES names a server (a fresh schema per run).
+// size and answers 202, and a verify-only handler that decodes, checks and
+// verifies the same bodies and stores nothing (the ceiling for any
+// storage). One op is a batch of 500 reports, then the same 500 bodies to
+// the no-op and to the verify-only handler, each from the same number of
+// concurrent clients: 8, and 64 (a hub at load has many helpers sending at
+// once). A fixed batch keeps b.N, and so the token minting, small; the
+// tokens are minted with the timer stopped. Reported: reports/s,
+// noop-req/s, their ratio, the verify-only handler's ratio, reports per
+// committed group, and the p99 latency of reports and no-ops. On SQLite,
+// and on PostgreSQL when DETOUR_BENCH_POSTGRES names a server (a fresh
+// schema per run).
 func BenchmarkReportAccept(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) { benchReportAccept(b, "") })
+	for _, clients := range []int{8, 64} {
+		b.Run(fmt.Sprintf("sqlite/%d-clients", clients), func(b *testing.B) { benchReportAccept(b, "", clients) })
+	}
 	if base := os.Getenv("DETOUR_BENCH_POSTGRES"); base != "" {
-		b.Run("postgres", func(b *testing.B) {
-			b.Setenv("DETOUR_TEST_POSTGRES", base)
-			benchReportAccept(b, storetest.PostgresDSN(b))
-		})
+		for _, clients := range []int{8, 64} {
+			b.Run(fmt.Sprintf("postgres/%d-clients", clients), func(b *testing.B) {
+				b.Setenv("DETOUR_TEST_POSTGRES", base)
+				benchReportAccept(b, storetest.PostgresDSN(b), clients)
+			})
+		}
 	}
 }
 
-func benchReportAccept(b *testing.B, dsn string) {
+func benchReportAccept(b *testing.B, dsn string, workers int) {
 	b.Setenv("DETOUR_TOKENS_PER_DAY", "100000000")
 	h := reportstest.Start(b, dsn)
 	ctx := context.Background()
@@ -60,6 +70,16 @@ func benchReportAccept(b *testing.B, dsn string) {
 		w.WriteHeader(http.StatusAccepted)
 		w.Write(noopAnswer)
 	})
+	h.Mux.HandleFunc("POST /api/v1/bench-verify-only", func(w http.ResponseWriter, r *http.Request) {
+		if err := h.Reports.VerifyOnly(w, r); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusAccepted)
+		w.Write(noopAnswer)
+	})
 	code, _, err := svc.CreateCode(ctx, "org-a")
 	if err != nil {
 		b.Fatal(err)
@@ -68,11 +88,11 @@ func benchReportAccept(b *testing.B, dsn string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const workers = 8
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
 	before := count(b, h, "org-a", "google-docs")
-	var lat, noopLat []time.Duration
-	var busy, noopBusy time.Duration
+	groups0, grouped0 := h.Reports.Groups()
+	var lat, noopLat, verifyLat []time.Duration
+	var busy, noopBusy, verifyBusy time.Duration
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -85,6 +105,8 @@ func benchReportAccept(b *testing.B, dsn string) {
 		lat, busy = append(lat, l...), busy+d
 		l, d = post(b, client, workers, h.URL+"/api/v1/bench-noop", bodies)
 		noopLat, noopBusy = append(noopLat, l...), noopBusy+d
+		l, d = post(b, client, workers, h.URL+"/api/v1/bench-verify-only", bodies)
+		verifyLat, verifyBusy = append(verifyLat, l...), verifyBusy+d
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -93,7 +115,11 @@ func benchReportAccept(b *testing.B, dsn string) {
 	b.ReportMetric(perSec, "reports/s")
 	b.ReportMetric(noopPerSec, "noop-req/s")
 	b.ReportMetric(perSec/noopPerSec, "ratio-vs-noop")
+	b.ReportMetric(float64(len(verifyLat))/verifyBusy.Seconds()/noopPerSec, "verify-only-ratio-vs-noop")
 	b.ReportMetric(p99ms(lat), "p99-ms")
+	if groups, grouped := h.Reports.Groups(); groups > groups0 {
+		b.ReportMetric(float64(grouped-grouped0)/float64(groups-groups0), "reports/group")
+	}
 	b.ReportMetric(p99ms(noopLat), "noop-p99-ms")
 	if n := count(b, h, "org-a", "google-docs") - before; n != b.N*benchBatch {
 		b.Fatalf("counted %d of %d reports", n, b.N*benchBatch)

@@ -40,7 +40,9 @@ func inOneGroup(t *testing.T, g *groupCommit, jobs []*commitJob) []result {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	g.commitNext()
+	if g.commitNext() {
+		g.drain()
+	}
 	wg.Wait()
 	return out
 }

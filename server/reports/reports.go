@@ -216,7 +216,7 @@ func Open(ctx context.Context, db *store.DB, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{db: db, cfg: cfg, keys: map[string][]*orgKey{}, byID: map[[32]byte]*orgKey{}, reloaded: map[string]time.Time{}}
-	s.group = groupCommit{write: s.writeTx, max: 64, arrived: make(chan struct{}, 1)}
+	s.group = groupCommit{write: s.writeTx, max: 64}
 	return s, nil
 }
 
