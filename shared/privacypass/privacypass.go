@@ -260,7 +260,7 @@ func ParsePublicKey(der []byte) (*PublicKey, error) {
 // Issuer signs blinded token requests with one private key.
 type Issuer struct {
 	key    *PublicKey
-	signer blindrsa.Signer
+	signer *crtSigner // sign.go
 }
 
 // NewIssuer wraps an RSA-2048 private key.
@@ -269,7 +269,11 @@ func NewIssuer(sk *rsa.PrivateKey) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Issuer{key: pk, signer: blindrsa.NewSigner(sk)}, nil
+	signer, err := newCRTSigner(sk)
+	if err != nil {
+		return nil, err
+	}
+	return &Issuer{key: pk, signer: signer}, nil
 }
 
 // PublicKey is the issuer's published key.
@@ -285,7 +289,7 @@ func (i *Issuer) Sign(request []byte) ([]byte, error) {
 	if req.TruncatedTokenKeyID != i.key.ID[Nid-1] {
 		return nil, ErrWrongKey
 	}
-	sig, err := i.signer.BlindSign(req.BlindedMsg)
+	sig, err := i.signer.sign(req.BlindedMsg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: blind sign: %v", ErrMalformed, err)
 	}
