@@ -3,6 +3,7 @@ package privacypass
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/rsa"
 	"math/big"
 	"testing"
 
@@ -10,19 +11,26 @@ import (
 	"github.com/cloudflare/circl/blindsign/blindrsa"
 )
 
+// signers is the test key and its CRT signer.
+func signers(t testing.TB) (*rsa.PrivateKey, *crtSigner) {
+	t.Helper()
+	sk, err := testKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newCRTSigner(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sk, s
+}
+
 // TestCRTSignerMatchesCircl: the CRT signer gives the same bytes as
 // circl's blind signer for random blinded messages and real token
 // requests, and refuses what circl refuses (a message not below the
 // modulus, a wrong length).
 func TestCRTSignerMatchesCircl(t *testing.T) {
-	sk, err := testKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours, err := newCRTSigner(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sk, ours := signers(t)
 	circl := blindrsa.NewSigner(sk)
 	var inputs [][]byte
 	for range 20 {
@@ -77,15 +85,9 @@ func TestCRTSignerMatchesCircl(t *testing.T) {
 // wrong coefficient) gives no signature: a faulty CRT signature would
 // reveal a prime factor of the key to whoever received it.
 func TestCRTSignerChecksItsResult(t *testing.T) {
-	sk, err := testKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := newCRTSigner(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sk, s := signers(t)
 	faulty := *s
+	var err error
 	faulty.qInv, err = bigmod.NewNat().SetBytes([]byte{3}, s.p)
 	if err != nil {
 		t.Fatal(err)
@@ -99,14 +101,7 @@ func TestCRTSignerChecksItsResult(t *testing.T) {
 // BenchmarkSign: one blind signature with the CRT signer (what the hub
 // runs) beside circl's, in the same process.
 func BenchmarkSign(b *testing.B) {
-	sk, err := testKey()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ours, err := newCRTSigner(sk)
-	if err != nil {
-		b.Fatal(err)
-	}
+	sk, ours := signers(b)
 	circl := blindrsa.NewSigner(sk)
 	m, _ := rand.Int(rand.Reader, sk.N)
 	in := m.FillBytes(make([]byte, Nk))
