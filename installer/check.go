@@ -70,7 +70,7 @@ func Check(o Options) ([]ManifestCheck, error) {
 			if err != nil {
 				c.Problem = err.Error()
 			} else {
-				c.Problem, c.Other = checkManifest(l.Browser, b, o.Exe)
+				c.Problem, c.Other = checkManifest(l.Browser, b, o.Exe, "")
 			}
 			present = append(present, c)
 		}
@@ -92,10 +92,17 @@ func systemPath(o Options, l Location) string {
 	return filepath.Join(o.rootOrSlash(), l.SystemDir, FileName)
 }
 
-func checkManifest(browser string, b []byte, exe string) (problem, other string) {
+// checkManifest checks a manifest's bytes for browser against the running
+// exe. With base (the manifest's folder, Windows only) a relative path is
+// taken from that folder, as the browsers do there: the MSI's manifests name
+// detour.exe so, to follow INSTALLDIR.
+func checkManifest(browser string, b []byte, exe, base string) (problem, other string) {
 	m, err := ParseManifest(b)
 	if err != nil {
 		return err.Error(), ""
+	}
+	if base != "" && !filepath.IsAbs(m.Path) {
+		m.Path = filepath.Join(base, m.Path)
 	}
 	if err := m.Validate(browser); err != nil {
 		return err.Error(), ""

@@ -284,7 +284,7 @@ func checkWindows(o Options, reg Registry) ([]ManifestCheck, error) {
 			} else if b, err := os.ReadFile(v); err != nil {
 				c.Problem = "the key names a manifest that cannot be read: " + err.Error()
 			} else {
-				c.Problem, c.Other = checkManifest(k.Browser, b, o.Exe)
+				c.Problem, c.Other = checkManifest(k.Browser, b, o.Exe, filepath.Dir(v))
 			}
 			present = append(present, c)
 		}

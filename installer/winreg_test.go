@@ -124,6 +124,51 @@ func TestWindowsCheckProblems(t *testing.T) {
 	}
 }
 
+// TestWindowsCheckRelativeManifest: a machine-wide manifest naming
+// detour.exe relative to itself (the MSI's, which follow INSTALLDIR) is
+// taken from the manifest's folder, as the browsers take it on Windows:
+// beside the running detour.exe it is fine; in another folder it names
+// another binary; where no detour.exe is beside it, it is a problem.
+func TestWindowsCheckRelativeManifest(t *testing.T) {
+	exe := fakeWindowsExe(t)
+	manifest := func(dir string) string {
+		b, err := NewManifest("chrome", "detour.exe").Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, FileName)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	other := fakeWindowsExe(t)
+	for _, tc := range []struct {
+		name, manifest         string
+		wantProblem, wantOther string
+	}{
+		{"beside the running exe", manifest(filepath.Dir(exe)), "", ""},
+		{"beside another exe", manifest(filepath.Dir(other)), "", other},
+		{"beside no exe", manifest(t.TempDir()), "host binary", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := MapRegistry{}
+			reg.Set(true, windowsKey("chrome"), tc.manifest)
+			checks, err := Check(Options{GOOS: "windows", Exe: exe, Home: t.TempDir(), Registry: reg, Browsers: []string{"chrome"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(checks) != 1 {
+				t.Fatalf("checks %+v", checks)
+			}
+			c := checks[0]
+			if (tc.wantProblem == "") != (c.Problem == "") || !strings.Contains(c.Problem, tc.wantProblem) || c.Other != tc.wantOther {
+				t.Fatalf("check %+v, want problem %q, other %q", c, tc.wantProblem, tc.wantOther)
+			}
+		})
+	}
+}
+
 // A changed key is left in place.
 func TestWindowsUninstallKeepsChangedKey(t *testing.T) {
 	exe := fakeWindowsExe(t)

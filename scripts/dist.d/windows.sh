@@ -2,8 +2,8 @@
 # The Windows MSI, built on Linux: dist/detour-VERSION-windows-amd64.msi from
 # installer/windows/detour.wxs with wixl (Debian msitools). It holds
 # detour.exe and detour-tray.exe (both cgo-free for Windows; the tray is a
-# GUI program, no console), the two manifests naming the installed
-# detour.exe, HKLM keys for every browser, the sign-in Run entry and the
+# GUI program, no console), the two manifests naming detour.exe beside
+# them, HKLM keys for every browser, the sign-in Run entry and the
 # policy properties (HUB=, ORG=, REPORT_AUTOMATICALLY=, PROMPTS=,
 # ENROLMENT_CODE=, WHITELIST_KEYS=).
 #
@@ -23,7 +23,9 @@ ldflags="-s -w -buildid= -X github.com/detour-project/detour/shared/version.Vers
 [ -n "${DETOUR_EXTENSION_IDS:-}" ] && ldflags="$ldflags -X github.com/detour-project/detour/shared/ids.Build=$DETOUR_EXTENSION_IDS"
 GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$bin/detour.exe" ./helper/cmd/detour
 GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$ldflags -H windowsgui" -o "$bin/detour-tray.exe" ./helper/cmd/detour-tray
-go run -ldflags "$ldflags" ./installer/windows/genmanifest "$bin" 'C:\Program Files\Detour\detour.exe'
+# The manifests name detour.exe relative to themselves (allowed on Windows by
+# Chrome, Edge and Firefox), so they stay right under any INSTALLDIR.
+go run -ldflags "$ldflags" ./installer/windows/genmanifest "$bin" detour.exe
 
 # Windows Installer versions are three numbers below 256.65535.65535: the
 # release's, without any pre-release part (0.1.0-dev.abc is 0.1.0; a major

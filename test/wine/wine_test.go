@@ -144,6 +144,59 @@ func (p *prefix) unixPath(win string) string {
 	return filepath.Join(p.dir, "drive_c", filepath.FromSlash(strings.ReplaceAll(rest, `\`, "/")))
 }
 
+// detourProcesses lists this prefix's running processes started from the
+// installed detour.exe or detour-tray.exe (Wine shows each Windows program's
+// command line in /proc), so a test can see what an install or removal left
+// running.
+func (p *prefix) detourProcesses() []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, proc := range procs {
+		cmd, err := os.ReadFile(filepath.Join(proc, "cmdline"))
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join(proc, "environ"))
+		if err != nil || !bytes.Contains(env, []byte("WINEPREFIX="+p.dir+"\x00")) {
+			continue
+		}
+		line := strings.ReplaceAll(string(cmd), "\x00", " ")
+		if l := strings.ToLower(line); strings.Contains(l, `detour\detour`) || strings.Contains(l, "detour/detour") {
+			out = append(out, filepath.Base(proc)+": "+line)
+		}
+	}
+	return out
+}
+
+// stillRunning waits up to 10 s for the installed programs to exit (a
+// terminated process takes a moment to go) and returns any left.
+func (p *prefix) stillRunning() []string {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := p.detourProcesses()
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// msiLog reads an msiexec /l*v log, which may be UTF-16.
+func msiLog(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("msiexec log: %v", err)
+	}
+	if len(b) >= 2 && b[0] == 0xff && b[1] == 0xfe {
+		b = b[2:]
+	}
+	if bytes.Count(b, []byte{0}) > len(b)/3 {
+		b = bytes.ReplaceAll(b, []byte{0}, nil)
+	}
+	return string(b)
+}
+
 func frame(b []byte) []byte {
 	out := binary.LittleEndian.AppendUint32(nil, uint32(len(b)))
 	return append(out, b...)
@@ -350,8 +403,13 @@ func TestMSIUnderWine(t *testing.T) {
 			AllowedOrigins    []string `json:"allowed_origins"`
 			AllowedExtensions []string `json:"allowed_extensions"`
 		}
-		if err := json.Unmarshal(b, &m); err != nil || m.Path != installed {
-			t.Fatalf("%s: manifest %s names %q (%v), want %s", browser, v, m.Path, err, installed)
+		// detour.exe relative to the manifest, which the browsers allow on
+		// Windows, so the manifests follow INSTALLDIR.
+		if err := json.Unmarshal(b, &m); err != nil || m.Path != "detour.exe" {
+			t.Fatalf("%s: manifest %s names %q (%v), want detour.exe beside it", browser, v, m.Path, err)
+		}
+		if beside := filepath.Join(filepath.Dir(p.unixPath(v)), m.Path); beside != p.unixPath(installed) {
+			t.Fatalf("%s: manifest %s names %s, want %s", browser, v, beside, installed)
 		}
 		if browser == "firefox" && (len(m.AllowedExtensions) != 1 || m.AllowedExtensions[0] != ids.FirefoxExtensionID) {
 			t.Fatalf("firefox manifest allows %v", m.AllowedExtensions)
@@ -386,10 +444,32 @@ func TestMSIUnderWine(t *testing.T) {
 		t.Fatalf("enrol: %v\n%s", err, out)
 	}
 
-	// Major upgrade to the signed 0.1.1, in place: the agent stops first (a
-	// real Windows would ask to close it), the person's enrolment stays.
-	killAll()
-	p.must(3*time.Minute, "msiexec", "/i", winPath(msi2), "/qn", "HUB="+hub.URL, "ORG=org-a", "PROMPTS=0")
+	// Major upgrade to the signed 0.1.1, in place, with the 0.1.0 agent
+	// still running: the MSI stops it (taskkill before InstallValidate), or
+	// it would go on answering every browser with the old version below; the
+	// person's enrolment stays.
+	if running := p.detourProcesses(); len(running) == 0 {
+		t.Fatal("no detour.exe is running before the upgrade: the test would prove nothing")
+	}
+	upgradeLog := filepath.Join(tmp, "upgrade.log")
+	p.must(3*time.Minute, "msiexec", "/i", winPath(msi2), "/qn", "/l*v", winPath(upgradeLog), "HUB="+hub.URL, "ORG=org-a", "PROMPTS=0")
+	if running := p.stillRunning(); len(running) > 0 {
+		t.Fatalf("the upgrade left the old detour.exe running: %v", running)
+	}
+	// The log shows the MSI's StopDetour action ran. Without it this very
+	// upgrade fails under Wine (msiexec exits 194 with the agent running);
+	// Windows Installer would instead ask for a reboot and leave the old
+	// agent serving the browsers until then.
+	msiLogged := msiLog(t, upgradeLog)
+	if !regexp.MustCompile(`(?i)(doing action|action start)[^\n]*StopDetour`).MatchString(msiLogged) {
+		var near []string
+		for _, l := range strings.Split(msiLogged, "\n") {
+			if strings.Contains(l, "StopDetour") || strings.Contains(l, "taskkill") {
+				near = append(near, l)
+			}
+		}
+		t.Fatalf("the upgrade's log does not show the StopDetour action running; its lines naming it:\n%s", strings.Join(near, "\n"))
+	}
 	products := p.products()
 	if n := len(products); n != 1 || !strings.HasPrefix(products[0], "0.1.1") {
 		t.Fatalf("after the upgrade %d Detour products are registered, want one, 0.1.1:\n%s", n, products)
@@ -453,10 +533,15 @@ func TestMSIUnderWine(t *testing.T) {
 		}
 	}
 
-	// Uninstall: the agent and tray stop first (a real Windows would ask to
-	// close them), then nothing the MSI wrote is left.
-	killAll()
+	// Uninstall with the agent running: the MSI stops it, then nothing the
+	// MSI wrote is left.
+	if running := p.detourProcesses(); len(running) == 0 {
+		t.Fatal("no detour.exe is running before the uninstall")
+	}
 	p.must(3*time.Minute, "msiexec", "/x", winPath(msi2), "/qn")
+	if running := p.stillRunning(); len(running) > 0 {
+		t.Errorf("the uninstall left detour.exe running: %v", running)
+	}
 	if products := p.products(); len(products) > 0 {
 		t.Errorf("a Detour product is still registered after uninstall:\n%s", products)
 	}

@@ -1,7 +1,9 @@
 // Command genmanifest writes the two native-messaging manifests the MSI puts
 // beside detour.exe (org.detour.helper.json for the Chrome family,
-// org.detour.helper.firefox.json for Firefox), naming the installed
-// detour.exe: `go run ./installer/windows/genmanifest DIR 'C:\Program Files\Detour\detour.exe'`.
+// org.detour.helper.firefox.json for Firefox), naming the host binary:
+// `go run ./installer/windows/genmanifest DIR detour.exe`. The MSI names it
+// relative to the manifests, which Chrome, Edge and Firefox allow on Windows,
+// so the manifests stay right wherever INSTALLDIR puts them.
 // It uses the installer's own manifest code, so the MSI's manifests are the
 // ones `detour install` writes.
 package main
@@ -16,7 +18,7 @@ import (
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, `usage: genmanifest DIR 'C:\Program Files\Detour\detour.exe'`)
+		fmt.Fprintln(os.Stderr, `usage: genmanifest DIR detour.exe`)
 		os.Exit(2)
 	}
 	dir, exe := os.Args[1], os.Args[2]
