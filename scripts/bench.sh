@@ -5,12 +5,14 @@
 #   800 pipelined status requests through the relay vs one at a time (helper/relay)
 #   whitelist push to 10,000 WebSocket clients (server/push)
 #   fingerprint matching on a 256 KiB page (helper/fingerprint)
-#   report intake with token verification (server/reports)
+#   report intake with token verification, beside a no-op and a verify-only handler, 8 and
+#   64 clients; a report group's transaction by size; token signing and verification (server/reports,
+#   shared/privacypass)
 #   the cluster load test (test/hubcluster): hubs on one PostgreSQL, WebSocket helpers in
 #   fleet processes, reports at 1,000/s for 60 s with real tokens, one hub SIGKILLed, a
 #   policy change to every helper; 3 hubs at the largest size the descriptor limit allows,
-#   and as many hubs as 100,000 helpers need (about 9 minutes here, most of it minting
-#   the 120,000 tokens)
+#   and as many hubs as 100,000 helpers need (about 5.5 minutes here, a minute of each
+#   scenario minting its 60,000 tokens)
 #   dashboard queries at 1M and 10M reports, SQLite and PostgreSQL (server/aggregates)
 #   navigation to prompt in Chromium (test/browser/bench-prompt.mjs)
 set -uo pipefail
