@@ -195,3 +195,91 @@ func TestIncrementAllManyCounters(t *testing.T) {
 		rollupsMatch(t, db)
 	})
 }
+
+// TestIncrementAllLockOrder: on PostgreSQL, IncrementAll's one statement
+// takes the counter rows table by table in the order the SQLite path (and
+// every hub before it) writes them: report_counts, report_pairs,
+// report_needs, then the spans. PostgreSQL documents no order for a
+// statement's data-modifying WITH queries, so this pins the one it has: a
+// hub whose statement took the rows in another order would deadlock with
+// a chunked call (admin seed-demo) and with hubs of the previous release.
+// A transaction holds the report_needs row; IncrementAll, blocked on it,
+// must by then hold the report_counts and report_pairs rows and not yet
+// any span.
+func TestIncrementAllLockOrder(t *testing.T) {
+	db := storetest.Postgres(t)
+	ctx := context.Background()
+	if err := db.Migrate(ctx, "aggregates", aggregates.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	k := key("2026-11-03", "org-a", "zoom", "dns-nxdomain", "", "meeting")
+	inc := func() error {
+		return db.InTx(ctx, func(tx *store.Tx) error {
+			return aggregates.IncrementAll(ctx, tx, map[aggregates.Key]int64{k: 1})
+		})
+	}
+	if err := inc(); err != nil {
+		t.Fatal(err)
+	}
+	probes := map[string]string{
+		"report_counts":     `SELECT 1 FROM report_counts WHERE day = $1 AND org = $2 FOR UPDATE NOWAIT`,
+		"report_pairs":      `SELECT 1 FROM report_pairs WHERE day = $1 AND org = $2 FOR UPDATE NOWAIT`,
+		"report_needs":      `SELECT 1 FROM report_needs WHERE day = $1 AND org = $2 FOR UPDATE NOWAIT`,
+		"report_pair_spans": `SELECT 1 FROM report_pair_spans WHERE $1 <> '' AND org = $2 FOR UPDATE NOWAIT`,
+	}
+	// locked says whether another transaction holds a row of table.
+	locked := func(table string) bool {
+		tx, err := db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		rows, err := tx.QueryContext(ctx, probes[table], k.Day, k.Org)
+		if err == nil {
+			rows.Close()
+		}
+		return err != nil
+	}
+
+	holder, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, probes["report_needs"], k.Day, k.Org); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- inc() }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for !locked("report_counts") {
+		if time.Now().After(deadline) {
+			t.Fatal("IncrementAll, blocked on a report_needs row, never took its report_counts row: report_counts is no longer first")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // as far as it can go
+	if !locked("report_pairs") {
+		t.Error("blocked on report_needs, IncrementAll holds no report_pairs row: report_pairs no longer comes before report_needs")
+	}
+	if locked("report_pair_spans") {
+		t.Error("blocked on report_needs, IncrementAll already holds a span: the spans no longer come last")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("IncrementAll finished while a report_needs row was held: %v", err)
+	default:
+	}
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := db.QueryRowContext(ctx, `SELECT n FROM report_needs WHERE day = ? AND org = ?`, k.Day, k.Org).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("report_needs n = %d (%v), want 2", n, err)
+	}
+	rollupsMatch(t, db)
+}

@@ -32,8 +32,10 @@ import (
 // report is still decided alone: a token already spent on another report is
 // refused (409) without taking its neighbours down.
 //
-// The counters are added last, with aggregates.IncrementAll: one statement
-// a table, each table's rows in key order. Hubs sharing a PostgreSQL
+// The counters are added last, with aggregates.IncrementAll: each table's
+// rows in key order, the tables in a fixed order (one statement a table on
+// SQLite, one for all of them on PostgreSQL, where a group holds the
+// cluster's hottest rows from that statement to its commit). Hubs sharing a PostgreSQL
 // database otherwise deadlock: two groups add to the same few counter rows
 // (one per day, organisation and need) in different orders, each holding
 // some rows until its commit, and PostgreSQL ends one of them after a
