@@ -18,6 +18,7 @@ pkgs=(
   wine64 wine gcc-mingw-w64-x86-64  # the Windows tests under Wine (test/wine), with the ProcessPrng shim
   wixl msitools osslsigncode        # the MSI (scripts/dist.d/windows.sh: wixl, msibuild) and its Authenticode signature
   skopeo umoci runc curl  # the hub's container image read, unpacked, run without a container engine and asked over HTTP (server/deploy/ociimage)
+  podman                  # ... and loaded and run by a real container engine, as an operator would (TestImageRunsInPodman)
   systemd               # systemd-analyze verify checks the hub's unit (server/deploy/systemd_test.go)
 )
 missing=()

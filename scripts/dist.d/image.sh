@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dist part: the hub's container image, built from server/deploy/Containerfile
-# without a container engine (server/cmd/detour-image; none runs on the build
-# machine): detour-server-V-oci-ARCH.tar, an OCI image layout with docker's
+# without a container engine (server/cmd/detour-image, so a build machine needs
+# none): detour-server-V-oci-ARCH.tar, an OCI image layout with docker's
 # manifest.json beside it. Load it with `podman load -i`, `docker load -i`
 # (Docker 25 or later) or `skopeo copy oci-archive:FILE docker://REGISTRY/…`.
 # Reproducible like the packages: the static binary built with -trimpath and

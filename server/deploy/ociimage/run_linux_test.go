@@ -24,38 +24,10 @@ import (
 // image's non-root user, and stops cleanly on SIGTERM.
 //
 // It needs root and Debian's skopeo, umoci and runc (scripts/deps.sh), so it
-// runs where scripts/test.sh sets DETOUR_TEST_IMAGE=1.
+// runs where scripts/test.sh sets DETOUR_TEST_IMAGE=1 (as does
+// TestImageRunsInPodman).
 func TestImageRuns(t *testing.T) {
-	if os.Getenv("DETOUR_TEST_IMAGE") == "" {
-		t.Skip("DETOUR_TEST_IMAGE is not set (scripts/test.sh sets it)")
-	}
-	for _, tool := range []string{"skopeo", "umoci", "runc", "nsenter", "curl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: scripts/deps.sh installs it", tool)
-		}
-	}
-	bin, err := filepath.Abs("../../../bin/detour-server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("no %s: run make build first", bin)
-	}
-	work := t.TempDir()
-	ctxDir := filepath.Join(work, "context")
-	os.MkdirAll(filepath.Join(ctxDir, "bin"), 0o755)
-	os.MkdirAll(filepath.Join(ctxDir, "server/deploy"), 0o755)
-	run(t, "cp", bin, filepath.Join(ctxDir, "bin/detour-server"))
-	run(t, "cp", "../data.keep", filepath.Join(ctxDir, "server/deploy/data.keep"))
-	archive := filepath.Join(work, "image.tar")
-	f, err := os.Create(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := Build(f, parseFile(t), ctxDir, Options{Name: "detour-server", Tag: "test", Arch: runtime.GOARCH, Created: time.Unix(0, 0).UTC()}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	work, archive := buildImage(t, "skopeo", "umoci", "runc", "nsenter", "curl")
 
 	var inspect struct {
 		Architecture, Os string
@@ -161,6 +133,121 @@ func TestImageRuns(t *testing.T) {
 	for _, want := range []string{`"msg":"listening"`, `"msg":"draining"`, `"msg":"stopped"`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the container's JSON log has no %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+// buildImage builds the image as make dist does, from the real static hub
+// (bin/detour-server, from make build) and the real Containerfile, into an
+// archive in a temporary folder, and returns both. It skips the test unless
+// DETOUR_TEST_IMAGE is set, and fails it if a tool the test uses is missing.
+func buildImage(t *testing.T, tools ...string) (work, archive string) {
+	t.Helper()
+	if os.Getenv("DETOUR_TEST_IMAGE") == "" {
+		t.Skip("DETOUR_TEST_IMAGE is not set (scripts/test.sh sets it)")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: scripts/deps.sh installs it", tool)
+		}
+	}
+	bin, err := filepath.Abs("../../../bin/detour-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("no %s: run make build first", bin)
+	}
+	work = t.TempDir()
+	ctxDir := filepath.Join(work, "context")
+	os.MkdirAll(filepath.Join(ctxDir, "bin"), 0o755)
+	os.MkdirAll(filepath.Join(ctxDir, "server/deploy"), 0o755)
+	run(t, "cp", bin, filepath.Join(ctxDir, "bin/detour-server"))
+	run(t, "cp", "../data.keep", filepath.Join(ctxDir, "server/deploy/data.keep"))
+	archive = filepath.Join(work, "image.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Build(f, parseFile(t), ctxDir, Options{Name: "detour-server", Tag: "test", Arch: runtime.GOARCH, Created: time.Unix(0, 0).UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return work, archive
+}
+
+// TestImageRunsInPodman loads the archive make dist ships into a real
+// container engine, Debian's podman, as an operator would (`podman load`),
+// and runs it unchanged, its entrypoint and user the image's own, with the
+// master key mounted where the image expects it and no network but the
+// container's own loopback (--network none: nothing is bound outside the
+// namespace podman made for the test). The hub answers /readyz, /healthz
+// and a signed whitelist, runs as 65532, and `podman stop` (SIGTERM) ends it
+// with status 0 after its JSON draining and stopped lines. Podman keeps its
+// images and containers in the test's temporary folder (--root, --runroot),
+// so the machine's own store is never touched.
+func TestImageRunsInPodman(t *testing.T) {
+	work, archive := buildImage(t, "podman", "nsenter", "curl")
+	podman := func(args ...string) (string, error) {
+		base := []string{"--root", filepath.Join(work, "storage"), "--runroot", filepath.Join(work, "run"),
+			"--storage-driver", "vfs", "--events-backend", "file", "--cgroup-manager", "cgroupfs"}
+		out, err := exec.Command("podman", append(base, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := podman(args...)
+		if err != nil {
+			t.Fatalf("podman %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	if out := must("load", "--input", archive); !strings.Contains(out, "localhost/detour-server:test") {
+		t.Fatalf("podman load names no localhost/detour-server:test:\n%s", out)
+	}
+	key := filepath.Join(work, "master.key")
+	os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef"), 0o644)
+	name := fmt.Sprintf("detour-image-podman-%d", os.Getpid())
+	t.Cleanup(func() { podman("rm", "--force", "--time", "0", name) })
+	// podman asks by default for descriptor and process limits above this
+	// machine's hard limits, which runc is refused ("error setting rlimit
+	// type 7"); a hub of one test needs few.
+	must("run", "--detach", "--name", name, "--network", "none",
+		"--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+		"--volume", key+":/run/secrets/detour-master-key:ro", "localhost/detour-server:test")
+	pid, err := strconv.Atoi(must("inspect", "--format", "{{.State.Pid}}", name))
+	if err != nil || pid <= 0 {
+		t.Fatalf("podman inspect: pid %d: %v", pid, err)
+	}
+	var ready []byte
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if ready, err = getInside(pid, "/readyz"); err == nil {
+			break
+		}
+	}
+	if !strings.Contains(string(ready), `"status":"ready"`) {
+		logs, _ := podman("logs", name)
+		t.Fatalf("the hub in podman never answered /readyz (%v %q):\n%s", err, ready, logs)
+	}
+	if health, err := getInside(pid, "/healthz"); err != nil || string(health) != "ok\n" {
+		t.Fatalf("healthz from podman's container: %v %q", err, health)
+	}
+	if wl, err := getInside(pid, "/api/v1/whitelist"); err != nil || !strings.Contains(string(wl), `"signatures"`) {
+		t.Fatalf("whitelist from podman's container: %v %.200s", err, wl)
+	}
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if !strings.Contains(string(status), "\nUid:\t65532\t65532\t65532\t65532\n") {
+		t.Fatalf("the hub in podman does not run as the image's user 65532:\n%s", status)
+	}
+	must("stop", "--time", "30", name)
+	if code := must("inspect", "--format", "{{.State.ExitCode}}", name); code != "0" {
+		logs, _ := podman("logs", name)
+		t.Fatalf("the hub stopped by podman exited %s, not 0:\n%s", code, logs)
+	}
+	logs := must("logs", name)
+	for _, want := range []string{`"msg":"listening"`, `"msg":"draining"`, `"msg":"stopped"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the container's JSON log has no %s:\n%s", want, logs)
 		}
 	}
 }
