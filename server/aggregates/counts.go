@@ -138,7 +138,7 @@ func Increment(ctx context.Context, q store.Querier, k Key, n int64) error {
 // on 2 cores) found most database sessions waiting for those rows while
 // their holder sat "idle in transaction" between statements, and after a
 // SIGKILL the surviving hubs answered "503 busy" 4,800-12,400 times over
-// 10-12 s; with the one statement, 1,300 times over 3 s.
+// 10-12 s; with the one statement, 1,000-1,900 times over 3-5 s.
 func IncrementAll(ctx context.Context, q store.Querier, counts map[Key]int64) error {
 	if len(counts) == 0 {
 		return nil
@@ -193,44 +193,18 @@ func IncrementAll(ctx context.Context, q store.Querier, counts map[Key]int64) er
 func oneStatement(tables []*counterTable) (string, []any) {
 	var sql strings.Builder
 	var args []any
-	part := func(t *counterTable) string {
-		rows := t.sorted()
-		var casts []string
-		for i, v := range rows[0].key {
-			switch v.(type) {
-			case int:
-				col := make([]int64, len(rows))
-				for j, r := range rows {
-					col[j] = int64(r.key[i].(int))
-				}
-				args = append(args, col)
-				casts = append(casts, "?::int[]")
-			default:
-				col := make([]string, len(rows))
-				for j, r := range rows {
-					col[j] = r.key[i].(string)
-				}
-				args = append(args, col)
-				casts = append(casts, "?::text[]")
-			}
-		}
-		n := make([]int64, len(rows))
-		for j, r := range rows {
-			n[j] = r.n
-		}
-		args = append(args, n)
-		return `INSERT INTO ` + t.name + ` (` + t.cols + `, n) SELECT * FROM unnest(` + strings.Join(casts, ", ") + `, ?::bigint[])` +
-			` ON CONFLICT (` + t.cols + `) DO UPDATE SET n = ` + t.name + `.n + excluded.n`
-	}
 	sql.WriteString("WITH ")
 	for i := len(tables) - 1; i >= 1; i-- {
 		if i < len(tables)-1 {
 			sql.WriteString(", ")
 		}
-		fmt.Fprintf(&sql, "c%d AS (%s RETURNING 1)", i, part(tables[i]))
+		q, a := tables[i].unnestUpsert()
+		fmt.Fprintf(&sql, "c%d AS (%s RETURNING 1)", i, q)
+		args = append(args, a...)
 	}
-	sql.WriteString(" " + part(tables[0]))
-	return sql.String(), args
+	q, a := tables[0].unnestUpsert()
+	sql.WriteString(" " + q)
+	return sql.String(), append(args, a...)
 }
 
 // counterTable gathers the rows IncrementAll adds to one table.
@@ -246,15 +220,52 @@ func (t *counterTable) add(n int64, key ...any) {
 	t.rows[id] = r
 }
 
-// upsert is one statement adding to one table's counters.
+// onConflict ends every upsert into t: a row already there is added to.
+func (t *counterTable) onConflict() string {
+	return ` ON CONFLICT (` + t.cols + `) DO UPDATE SET n = ` + t.name + `.n + excluded.n`
+}
+
+// unnestUpsert is PostgreSQL's upsert of t's rows, in key order, one array
+// a column: the same text whatever the number of rows.
+func (t *counterTable) unnestUpsert() (string, []any) {
+	rows := t.sorted()
+	var args []any
+	var casts []string
+	for i, v := range rows[0].key {
+		switch v.(type) {
+		case int:
+			col := make([]int64, len(rows))
+			for j, r := range rows {
+				col[j] = int64(r.key[i].(int))
+			}
+			args = append(args, col)
+			casts = append(casts, "?::int[]")
+		default:
+			col := make([]string, len(rows))
+			for j, r := range rows {
+				col[j] = r.key[i].(string)
+			}
+			args = append(args, col)
+			casts = append(casts, "?::text[]")
+		}
+	}
+	n := make([]int64, len(rows))
+	for j, r := range rows {
+		n[j] = r.n
+	}
+	args = append(args, n)
+	return `INSERT INTO ` + t.name + ` (` + t.cols + `, n) SELECT * FROM unnest(` + strings.Join(casts, ", ") + `, ?::bigint[])` + t.onConflict(), args
+}
+
+// upsert is one SQLite statement adding to one table's counters.
 type upsert struct {
 	sql  string
 	args []any
 }
 
-// upserts are the statements that add t's rows, in key order: in chunks, so
-// a statement's parameters stay under SQLite's and PostgreSQL's limits
-// however many counters a caller (admin seed-demo, say) adds at once.
+// upserts are SQLite's statements adding t's rows, in key order: in chunks,
+// so a statement's parameters stay under SQLite's limit however many
+// counters a caller (admin seed-demo, say) adds at once.
 func (t *counterTable) upserts() []upsert {
 	rows := t.sorted()
 	one := "(" + strings.Repeat("?, ", len(rows[0].key)) + "?)"
@@ -265,8 +276,7 @@ func (t *counterTable) upserts() []upsert {
 			args = append(append(args, r.key...), r.n)
 		}
 		out = append(out, upsert{args: args,
-			sql: `INSERT INTO ` + t.name + ` (` + t.cols + `, n) VALUES ` + one + strings.Repeat(", "+one, len(chunk)-1) +
-				` ON CONFLICT (` + t.cols + `) DO UPDATE SET n = ` + t.name + `.n + excluded.n`})
+			sql: `INSERT INTO ` + t.name + ` (` + t.cols + `, n) VALUES ` + one + strings.Repeat(", "+one, len(chunk)-1) + t.onConflict()})
 	}
 	return out
 }

@@ -166,7 +166,8 @@ func TestRollupsAgreeWithCounters(t *testing.T) {
 
 // TestIncrementAllManyCounters: one call with more counters than one
 // statement's parameters allow on either database (admin seed-demo adds a
-// month of counters at once) stores every one, and the rollups agree.
+// month of counters at once) stores every one, and the rollups agree: on
+// SQLite in chunks, on PostgreSQL as arrays in one statement.
 func TestIncrementAllManyCounters(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
