@@ -107,17 +107,7 @@ func TestImageRuns(t *testing.T) {
 	if !strings.Contains(ready, `"status":"ready"`) {
 		t.Fatalf("readyz: %s", ready)
 	}
-	if health, err := getInside(pid, "/healthz"); err != nil || string(health) != "ok\n" {
-		t.Fatalf("healthz from the container: %v %q", err, health)
-	}
-	wl, err := getInside(pid, "/api/v1/whitelist")
-	if err != nil || !strings.Contains(string(wl), `"signatures"`) {
-		t.Fatalf("whitelist from the container: %v %.200s", err, wl)
-	}
-	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if !strings.Contains(string(status), "\nUid:\t65532\t65532\t65532\t65532\n") {
-		t.Fatalf("the hub does not run as the image's user 65532:\n%s", status)
-	}
+	checkServing(t, pid)
 
 	run(t, "runc", "kill", id, "TERM")
 	done := make(chan error, 1)
@@ -130,11 +120,7 @@ func TestImageRuns(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the hub did not stop within 30 s of SIGTERM:\n%s", logs.String())
 	}
-	for _, want := range []string{`"msg":"listening"`, `"msg":"draining"`, `"msg":"stopped"`} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("the container's JSON log has no %s:\n%s", want, logs.String())
-		}
-	}
+	checkStopLog(t, logs.String())
 }
 
 // buildImage builds the image as make dist does, from the real static hub
@@ -229,22 +215,35 @@ func TestImageRunsInPodman(t *testing.T) {
 		logs, _ := podman("logs", name)
 		t.Fatalf("the hub in podman never answered /readyz (%v %q):\n%s", err, ready, logs)
 	}
-	if health, err := getInside(pid, "/healthz"); err != nil || string(health) != "ok\n" {
-		t.Fatalf("healthz from podman's container: %v %q", err, health)
-	}
-	if wl, err := getInside(pid, "/api/v1/whitelist"); err != nil || !strings.Contains(string(wl), `"signatures"`) {
-		t.Fatalf("whitelist from podman's container: %v %.200s", err, wl)
-	}
-	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if !strings.Contains(string(status), "\nUid:\t65532\t65532\t65532\t65532\n") {
-		t.Fatalf("the hub in podman does not run as the image's user 65532:\n%s", status)
-	}
+	checkServing(t, pid)
 	must("stop", "--time", "30", name)
 	if code := must("inspect", "--format", "{{.State.ExitCode}}", name); code != "0" {
 		logs, _ := podman("logs", name)
 		t.Fatalf("the hub stopped by podman exited %s, not 0:\n%s", code, logs)
 	}
-	logs := must("logs", name)
+	checkStopLog(t, must("logs", name))
+}
+
+// checkServing checks the ready hub in the container with pid: it answers
+// /healthz and a signed whitelist, and runs as the image's user.
+func checkServing(t *testing.T, pid int) {
+	t.Helper()
+	if health, err := getInside(pid, "/healthz"); err != nil || string(health) != "ok\n" {
+		t.Fatalf("healthz from the container: %v %q", err, health)
+	}
+	if wl, err := getInside(pid, "/api/v1/whitelist"); err != nil || !strings.Contains(string(wl), `"signatures"`) {
+		t.Fatalf("whitelist from the container: %v %.200s", err, wl)
+	}
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if !strings.Contains(string(status), "\nUid:\t65532\t65532\t65532\t65532\n") {
+		t.Fatalf("the hub does not run as the image's user 65532:\n%s", status)
+	}
+}
+
+// checkStopLog checks a stopped hub's JSON log: it listened, drained and
+// stopped.
+func checkStopLog(t *testing.T, logs string) {
+	t.Helper()
 	for _, want := range []string{`"msg":"listening"`, `"msg":"draining"`, `"msg":"stopped"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the container's JSON log has no %s:\n%s", want, logs)
