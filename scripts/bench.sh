@@ -11,7 +11,7 @@
 #   the cluster load test (test/hubcluster): hubs on one PostgreSQL, WebSocket helpers in
 #   fleet processes, reports at 1,000/s for 60 s with real tokens, one hub SIGKILLed, a
 #   policy change to every helper; 3 hubs at the largest size the descriptor limit allows,
-#   and as many hubs as 100,000 helpers need (about 5.5 minutes here, a minute of each
+#   and as many hubs as 100,000 helpers need (4-5.5 minutes here, 37-64 s of each
 #   scenario minting its 60,000 tokens)
 #   dashboard queries at 1M and 10M reports, SQLite and PostgreSQL (server/aggregates)
 #   navigation to prompt in Chromium (test/browser/bench-prompt.mjs)
