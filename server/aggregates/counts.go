@@ -232,29 +232,25 @@ func (t *counterTable) unnestUpsert() (string, []any) {
 	var args []any
 	var casts []string
 	for i, v := range rows[0].key {
-		switch v.(type) {
-		case int:
-			col := make([]int64, len(rows))
-			for j, r := range rows {
-				col[j] = int64(r.key[i].(int))
-			}
-			args = append(args, col)
+		if _, isInt := v.(int); isInt { // the spans' width
+			args = append(args, column(rows, func(r rollupRow) int64 { return int64(r.key[i].(int)) }))
 			casts = append(casts, "?::int[]")
-		default:
-			col := make([]string, len(rows))
-			for j, r := range rows {
-				col[j] = r.key[i].(string)
-			}
-			args = append(args, col)
+		} else {
+			args = append(args, column(rows, func(r rollupRow) string { return r.key[i].(string) }))
 			casts = append(casts, "?::text[]")
 		}
 	}
-	n := make([]int64, len(rows))
-	for j, r := range rows {
-		n[j] = r.n
-	}
-	args = append(args, n)
+	args = append(args, column(rows, func(r rollupRow) int64 { return r.n }))
 	return `INSERT INTO ` + t.name + ` (` + t.cols + `, n) SELECT * FROM unnest(` + strings.Join(casts, ", ") + `, ?::bigint[])` + t.onConflict(), args
+}
+
+// column is one value of each row, in order: an array parameter.
+func column[T any](rows []rollupRow, value func(rollupRow) T) []T {
+	out := make([]T, len(rows))
+	for j, r := range rows {
+		out[j] = value(r)
+	}
+	return out
 }
 
 // upsert is one SQLite statement adding to one table's counters.
